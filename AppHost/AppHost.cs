@@ -1,0 +1,63 @@
+using TeeAspire.AppHost;
+
+var builder = DistributedApplication.CreateBuilder(args);
+
+// `aspire publish` / `aspire deploy` write a Docker Compose file for the TDX VM.
+builder.AddDockerComposeEnvironment("tee-vm")
+    .WithDashboard(false);
+
+// Secrets are parameters: `Parameters:master-key` in user secrets for `dotnet run`, and the
+// generated .env for the compose deployment. Nothing is hard-coded.
+var masterKey = builder.AddParameter("master-key", secret: true);
+var internalToken = builder.AddParameter("internal-token", secret: true);
+// GPU is opt-in (`Parameters:ollama-gpu=true`), for a GPU TEE size later.
+var ollamaGpu = builder.AddParameter("ollama-gpu", "false", publishValueAsDefault: true);
+
+// API keys, signatures and usage live in Redis, so it persists to a volume.
+var redis = builder.AddRedis("redis")
+    .WithImageTag(ImageTags.Redis)
+    .WithDataVolume("teeaspire-redis-data")
+    .WithPersistence(TimeSpan.FromSeconds(10), keysChangedThreshold: 1)
+    .PublishAsDockerComposeService((_, service) => service.Restart = "unless-stopped");
+
+var ollama = builder.AddOllama("ollama")
+    .WithImageTag(ImageTags.Ollama)
+    .WithDataVolume("teeaspire-ollama-models")
+    .WithEnvironment("OLLAMA_NUM_PARALLEL", OllamaSettings.NumParallel.ToString())
+    .WithEnvironment("OLLAMA_MAX_QUEUE", OllamaSettings.MaxQueue.ToString())
+    .PublishAsDockerComposeService((_, service) => service.Restart = "unless-stopped");
+if (bool.TryParse(builder.Configuration["Parameters:ollama-gpu"], out var gpu) && gpu)
+{
+    ollama.WithGPUSupport(OllamaGpuVendor.Nvidia);
+}
+
+var r1Small = ollama.AddModel("deepseek-r1-1-5b", "deepseek-r1:1.5b");
+var r1Large = ollama.AddModel("deepseek-r1-7b", "deepseek-r1:7b");
+
+var attestation = builder.AddProject<Projects.Attestation_Api>("attestation")
+    .WithReference(redis).WaitFor(redis)
+    .WithEnvironment("Attestation__InternalToken", internalToken)
+    .WithHttpHealthCheck("/health")
+    .PublishAsDockerComposeService((_, service) => AttestationContainer.GrantTeeAccess(service));
+
+var worker = builder.AddProject<Projects.Inference_Worker>("inference-worker")
+    .WithReference(redis).WaitFor(redis)
+    .WithReference(r1Small).WaitFor(r1Small)
+    .WithReference(r1Large).WaitFor(r1Large)
+    .WithReference(attestation).WaitFor(attestation)
+    .WithEnvironment("Inference__DefaultSlots", OllamaSettings.NumParallel.ToString())
+    .WithEnvironment("Attestation__InternalToken", internalToken)
+    .WithHttpHealthCheck("/health")
+    .PublishAsDockerComposeService((_, service) => service.Restart = "unless-stopped");
+
+builder.AddProject<Projects.Gateway_Api>("gateway")
+    .WithReference(redis).WaitFor(redis)
+    .WithReference(worker).WaitFor(worker)
+    .WithReference(attestation).WaitFor(attestation)
+    .WithEnvironment("TEE_MASTER_KEY", masterKey)
+    .WithEnvironment("Gateway__OllamaGpu", ollamaGpu)
+    .WithExternalHttpEndpoints()
+    .WithHttpHealthCheck("/health")
+    .PublishAsDockerComposeService((_, service) => service.Restart = "unless-stopped");
+
+builder.Build().Run();

@@ -1,0 +1,31 @@
+using Aspire.Hosting.Docker.Resources.ComposeNodes;
+using Aspire.Hosting.Docker.Resources.ServiceNodes;
+
+namespace TeeAspire.AppHost;
+
+/// <summary>
+/// What the attestation container needs on the TDX VM, and nothing more (compose has no
+/// "privileged" here, and we would not use it): the vTPM through the kernel's resource manager,
+/// configfs-tsm for a direct TDX quote where the platform offers one, and the kernel log.
+/// </summary>
+internal static class AttestationContainer
+{
+    public static void GrantTeeAccess(Service service)
+    {
+        service.Restart = "unless-stopped";
+        service.Devices.Add("/dev/tpmrm0:/dev/tpmrm0");
+        service.Volumes.Add(new Volume
+        {
+            Type = "bind",
+            Source = "/sys/kernel/config",
+            Target = "/sys/kernel/config",
+            ReadOnly = false,
+        });
+        // /dev/tpmrm0 is root:tss 0660 on Ubuntu and its numeric gid differs between images, so the
+        // process runs as root inside the container, with every capability dropped but CAP_SYSLOG
+        // (dmesg under kernel.dmesg_restrict=1).
+        service.User = "root";
+        service.CapDrop.Add("ALL");
+        service.CapAdd.Add("SYSLOG");
+    }
+}

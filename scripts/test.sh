@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The test command (README "Test"): builds the offline solution filter, runs every test project
+# against real redis-server / swtpm processes the tests start themselves, and ends with one line
+# "N passed, N failed[, N skipped]".
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+missing=()
+for pair in redis-server:redis-server swtpm:swtpm tpm2_quote:tpm2-tools; do
+  prog=${pair%%:*} pkg=${pair#*:}
+  command -v "$prog" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "The tests need: ${missing[*]}. Install with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+dotnet test TeeAspire.Offline.slnf -c Release --nologo \
+  --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" "$@"
+status=$?
+
+passed=0 failed=0 skipped=0
+for trx in "$results"/*.trx; do
+  [[ -e $trx ]] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx")
+  get() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$counters"; }
+  passed=$((passed + $(get passed)))
+  failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
+  skipped=$((skipped + $(get notExecuted)))
+done
+if ((status != 0 && failed == 0)); then
+  # The build or a test host failed before any result was written: count it as a failure.
+  failed=1
+fi
+
+if ((skipped)); then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
+((failed == 0 && passed > 0))
