@@ -1,9 +1,13 @@
+using Inference.Worker.Apis;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
+builder.AddInferenceServices();
 
 var app = builder.Build();
 
+app.MapInferenceApi();
 app.MapDefaultEndpoints();
 
 app.Run();

@@ -1,5 +1,11 @@
-using TeeAspire.OllamaDouble;
+namespace TeeAspire.OllamaDouble;
 
-var app = DoubleHost.Create(args);
-app.Logger.LogWarning("This is the Ollama TEST DOUBLE: canned answers, not a model.");
-await app.RunAsync();
+public static class DoubleProgram
+{
+    public static async Task Main(string[] args)
+    {
+        var app = DoubleHost.Create(args);
+        app.Logger.LogWarning("This is the Ollama TEST DOUBLE: canned answers, not a model.");
+        await app.RunAsync();
+    }
+}

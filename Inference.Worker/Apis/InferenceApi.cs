@@ -1,0 +1,42 @@
+using Inference.Worker.Services;
+using Microsoft.AspNetCore.Http.HttpResults;
+using TeeAspire.OpenAi;
+
+namespace Inference.Worker.Apis;
+
+public sealed record ModelObject(string Id, string Object, long Created, string OwnedBy);
+
+public sealed record ModelList(string Object, IReadOnlyList<ModelObject> Data);
+
+public static class InferenceApi
+{
+    // A fixed creation time: the catalog's ids are stable, and clients sort by it.
+    private const long CatalogCreated = 1737504000; // 2025-01-22, DeepSeek-R1's release
+
+    public static IEndpointRouteBuilder MapInferenceApi(this IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1");
+        v1.MapPost("/chat/completions", (HttpContext context, ChatService chat) => chat.HandleAsync(context));
+        v1.MapGet("/models", ListModels);
+        v1.MapGet("/models/{id}", GetModel);
+        return app;
+    }
+
+    public static Ok<ModelList> ListModels(ModelCatalog catalog, BackendPool pool)
+    {
+        var served = pool.ServedModels();
+        var data = catalog.Aliases
+            .Where(a => served.Contains(a.Value))
+            .OrderBy(a => a.Key, StringComparer.Ordinal)
+            .Select(a => Model(a.Key))
+            .ToList();
+        return TypedResults.Ok(new ModelList("list", data));
+    }
+
+    public static IResult GetModel(string id, ModelCatalog catalog, BackendPool pool) =>
+        catalog.Resolve(id) is { } model && pool.ServedModels().Contains(model)
+            ? TypedResults.Ok(Model(id))
+            : OpenAiErrors.ModelNotFound(id);
+
+    private static ModelObject Model(string id) => new(id, "model", CatalogCreated, "teeaspire");
+}

@@ -1,0 +1,32 @@
+using Inference.Worker;
+using Inference.Worker.Services;
+using StackExchange.Redis;
+
+namespace Microsoft.Extensions.Hosting;
+
+public static class InferenceServiceExtensions
+{
+    public static IHostApplicationBuilder AddInferenceServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<InferenceOptions>().Bind(builder.Configuration.GetSection(InferenceOptions.Section));
+        builder.Services.AddSingleton<ModelCatalog>();
+        builder.Services.AddSingleton<BackendPool>();
+        builder.Services.AddSingleton<Scheduler>();
+        builder.Services.AddSingleton<WorkerTelemetry>();
+        builder.Services.AddSingleton<ChatService>();
+        builder.Services.AddHostedService<BackendProbe>();
+        builder.Services.AddHealthChecks().AddCheck<BackendsHealthCheck>("ollama-backends");
+
+        if (builder.Configuration.GetConnectionString("redis") is { Length: > 0 } redis)
+        {
+            builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
+            builder.Services.AddSingleton<IUsageRecorder, RedisUsageRecorder>();
+        }
+        else
+        {
+            builder.Services.AddSingleton<IUsageRecorder, MetricsOnlyUsageRecorder>();
+        }
+        builder.Services.AddSingleton<ICompletionSigner, UnsignedCompletions>();
+        return builder;
+    }
+}

@@ -1,0 +1,158 @@
+using System.Data.Common;
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Worker.Services;
+
+/// <summary>
+/// The Ollama backends, from Aspire connection strings (<c>ConnectionStrings__x =
+/// Endpoint=http://host:port;Model=name</c>) and <c>Inference:Backends</c>, sharing one
+/// long-lived <see cref="HttpMessageInvoker"/>. Token streams do not go through
+/// IHttpClientFactory: its standard resilience would retry (duplicating a generation) and time
+/// out long streams.
+/// </summary>
+public sealed partial class BackendPool : IDisposable
+{
+    private readonly ILogger<BackendPool> _logger;
+
+    public BackendPool(IConfiguration configuration, IOptions<InferenceOptions> options, ILogger<BackendPool> logger)
+    {
+        _logger = logger;
+        Options = options.Value;
+        Backends = Discover(configuration, Options);
+        Invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+            MaxConnectionsPerServer = int.MaxValue,
+            EnableMultipleHttp2Connections = true,
+        });
+    }
+
+    public InferenceOptions Options { get; }
+    public IReadOnlyList<Backend> Backends { get; }
+    public HttpMessageInvoker Invoker { get; }
+
+    /// <summary>Raised when a backend's health or model list changes, so waiting requests can move.</summary>
+    public event Action? Changed;
+
+    public static IReadOnlyList<Backend> Discover(IConfiguration configuration, InferenceOptions options)
+    {
+        var byEndpoint = new Dictionary<string, (int? Slots, HashSet<string> Models)>(StringComparer.OrdinalIgnoreCase);
+        void Add(string endpoint, int? slots, IEnumerable<string> models)
+        {
+            var key = endpoint.TrimEnd('/');
+            if (!byEndpoint.TryGetValue(key, out var entry)) entry = (slots, new HashSet<string>(StringComparer.Ordinal));
+            entry.Models.UnionWith(models);
+            byEndpoint[key] = (entry.Slots ?? slots, entry.Models);
+        }
+        foreach (var child in configuration.GetSection("ConnectionStrings").GetChildren())
+        {
+            if (TryParseOllama(child.Value, out var endpoint, out var model)) Add(endpoint, null, [model]);
+        }
+        foreach (var backend in options.Backends.Where(b => !string.IsNullOrWhiteSpace(b.Endpoint)))
+            Add(backend.Endpoint, backend.Slots, backend.Models);
+        return byEndpoint.Select(e => new Backend(new Uri(e.Key + "/"), e.Value.Slots ?? options.DefaultSlots, e.Value.Models)).ToList();
+    }
+
+    /// <summary>Parses Aspire's Ollama model connection string, <c>Endpoint=…;Model=…</c>.</summary>
+    public static bool TryParseOllama(string? connectionString, out string endpoint, out string model)
+    {
+        endpoint = model = "";
+        if (string.IsNullOrWhiteSpace(connectionString) || !connectionString.Contains("Endpoint=", StringComparison.OrdinalIgnoreCase))
+            return false;
+        var builder = new DbConnectionStringBuilder();
+        try { builder.ConnectionString = connectionString; }
+        catch (ArgumentException) { return false; }
+        if (!builder.TryGetValue("Endpoint", out var e) || !builder.TryGetValue("Model", out var m)) return false;
+        endpoint = e?.ToString() ?? "";
+        model = m?.ToString() ?? "";
+        return Uri.TryCreate(endpoint, UriKind.Absolute, out _) && model.Length > 0;
+    }
+
+    /// <summary>All models a healthy backend serves right now.</summary>
+    public IReadOnlySet<string> ServedModels() =>
+        Backends.Where(b => b.Healthy).SelectMany(b => b.Models).ToHashSet(StringComparer.Ordinal);
+
+    public void ReportFailure(Backend backend, string reason)
+    {
+        if (backend.RecordFailure(Options.BreakAfterFailures, Options.BreakDuration))
+        {
+            LogBackendOut(backend.Endpoint, reason, Options.BreakDuration.TotalSeconds);
+            Changed?.Invoke();
+        }
+    }
+
+    public void ReportSuccess(Backend backend)
+    {
+        if (backend.RecordSuccess())
+        {
+            LogBackendBack(backend.Endpoint);
+            Changed?.Invoke();
+        }
+    }
+
+    /// <summary>Asks one backend what it serves (<c>GET /api/tags</c>).</summary>
+    public async Task ProbeAsync(Backend backend, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(backend.Endpoint, "api/tags"));
+            using var response = await Invoker.SendAsync(request, timeout.Token);
+            if (!response.IsSuccessStatusCode)
+            {
+                ReportFailure(backend, $"/api/tags answered {(int)response.StatusCode}");
+                return;
+            }
+            await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
+            using var doc = await JsonDocument.ParseAsync(body, cancellationToken: timeout.Token);
+            var models = new HashSet<string>(StringComparer.Ordinal);
+            if (doc.RootElement.TryGetProperty("models", out var list) && list.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var m in list.EnumerateArray())
+                {
+                    if (m.TryGetProperty("name", out var name) && name.GetString() is { } n) models.Add(n);
+                    if (m.TryGetProperty("model", out var id) && id.GetString() is { } i) models.Add(i);
+                }
+            }
+            var changed = !models.SetEquals(backend.Models);
+            backend.SetServedModels(models);
+            ReportSuccess(backend);
+            if (changed) Changed?.Invoke();
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or JsonException)
+        {
+            if (cancellationToken.IsCancellationRequested) return;
+            ReportFailure(backend, e.GetType().Name);
+        }
+    }
+
+    public void Dispose() => Invoker.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Backend {Endpoint} taken out for {Seconds}s: {Reason}")]
+    private partial void LogBackendOut(Uri endpoint, string reason, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backend {Endpoint} is back")]
+    private partial void LogBackendBack(Uri endpoint);
+}
+
+/// <summary>Probes every backend on an interval, so health and model lists stay current.</summary>
+public sealed class BackendProbe(BackendPool pool) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(pool.Options.ProbeInterval);
+        do
+        {
+            await Task.WhenAll(pool.Backends.Select(b => pool.ProbeAsync(b, stoppingToken)));
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+}

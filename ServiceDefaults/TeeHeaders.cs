@@ -1,0 +1,18 @@
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>Headers the services exchange. The gateway strips every <c>x-tee-*</c> header a client sends.</summary>
+public static class TeeHeaders
+{
+    public const string RequestId = "x-request-id";
+
+    /// <summary>Gateway → worker: the authenticated API key's id (never its secret).</summary>
+    public const string KeyId = "x-tee-key-id";
+
+    /// <summary>Worker → client: the completion's signature (non-stream responses).</summary>
+    public const string Signature = "x-tee-signature";
+
+    /// <summary>Worker → client: the signing key's fingerprint.</summary>
+    public const string SigningKey = "x-tee-signing-key";
+
+    public const string InternalPrefix = "x-tee-";
+}
