@@ -1,0 +1,92 @@
+using System.ClientModel;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using OpenAI.Chat;
+
+namespace TeeAspire.Tests;
+
+public sealed class ValidationTests
+{
+    private const string Ok = """{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}]}""";
+
+    [Theory]
+    [InlineData("{not json", null)]
+    [InlineData("[1,2]", null)]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}]}""", "model")]
+    [InlineData("""{"model":42,"messages":[{"role":"user","content":"hi"}]}""", "model")]
+    [InlineData("""{"model":"deepseek-r1"}""", "messages")]
+    [InlineData("""{"model":"deepseek-r1","messages":[]}""", "messages")]
+    [InlineData("""{"model":"deepseek-r1","messages":"hi"}""", "messages")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"wizard","content":"hi"}]}""", "messages[0].role")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":5}]}""", "messages[0].content")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":[{"type":"image_url"}]}]}""", "messages[0].content")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"temperature":3}""", "temperature")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}""", "temperature")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"top_p":1.5}""", "top_p")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"max_tokens":0}""", "max_tokens")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"max_tokens":1.5}""", "max_tokens")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":-1}""", "max_completion_tokens")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"stop":["a","b","c","d","e"]}""", "stop")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"stop":5}""", "stop")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"seed":"x"}""", "seed")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"presence_penalty":-3}""", "presence_penalty")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"frequency_penalty":2.5}""", "frequency_penalty")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"n":2}""", "n")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"stream":"yes"}""", "stream")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}""", "stream_options")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"xml"}}""", "response_format.type")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema"}}""", "response_format.json_schema")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function"}]}""", "tools")]
+    public async Task InvalidRequestsGet400WithTheParamAndNeverReachTheBackend(string body, string? param)
+    {
+        await using var host = await WorkerHost.StartAsync();
+        using var http = host.CreateClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"), TestContext.Current);
+        var json = await response.Content.ReadFromJsonAsync<JsonNode>(TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("invalid_request_error", (string?)json!["error"]!["type"]);
+        Assert.Equal(param, (string?)json["error"]!["param"]);
+        Assert.Equal(0, (int)System.Text.Json.JsonSerializer.SerializeToNode(host.Backend.State.Snapshot())!["requests"]!);
+    }
+
+    [Fact]
+    public async Task DeeplyNestedJsonIsRejectedAs400()
+    {
+        await using var host = await WorkerHost.StartAsync();
+        using var http = host.CreateClient();
+        var nested = new string('[', 5000) + new string(']', 5000);
+
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(nested, Encoding.UTF8, "application/json"), TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task ABodyOverTheLimitGets413()
+    {
+        await using var host = await WorkerHost.StartAsync(settings: new Dictionary<string, string?> { ["Inference:MaxRequestBytes"] = "1024" });
+        using var http = host.CreateClient();
+        var big = Ok.Replace("\"hi\"", "\"" + new string('x', 2000) + "\"");
+
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(big, Encoding.UTF8, "application/json"), TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task SdkSeesABadRequestExceptionWithTheParam()
+    {
+        await using var host = await WorkerHost.StartAsync();
+        var chat = host.OpenAi().GetChatClient("deepseek-r1");
+
+        var error = await Assert.ThrowsAsync<ClientResultException>(() =>
+            chat.CompleteChatAsync([new UserChatMessage("hi")], new ChatCompletionOptions { Temperature = 7f }, TestContext.Current));
+
+        Assert.Equal(400, error.Status);
+        Assert.Equal("temperature", (string?)JsonNode.Parse(error.GetRawResponse()!.Content.ToString())!["error"]!["param"]);
+    }
+}
