@@ -1,9 +1,20 @@
+using Gateway.Api.Apis;
+using Gateway.Api.Services;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
+builder.AddGatewayServices();
 
 var app = builder.Build();
 
+app.UseRequestIds();
+app.UseOpenAiErrorEnvelope();
+app.UseCors(GatewayServiceExtensions.CorsPolicy);
+
+app.MapOpenAiApi();
+app.MapAttestationApi();
+app.MapAdminKeysApi();
 app.MapDefaultEndpoints();
 
 app.Run();

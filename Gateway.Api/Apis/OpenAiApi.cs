@@ -1,0 +1,141 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Gateway.Api.Services;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using TeeAspire.OpenAi;
+
+namespace Gateway.Api.Apis;
+
+/// <summary>The OpenAI-compatible routes: authenticated, forwarded to the worker unbuffered.</summary>
+public static partial class OpenAiApi
+{
+    public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();
+        v1.MapPost("/chat/completions", ChatCompletions);
+        v1.MapGet("/models", ListModels);
+        v1.MapGet("/models/{id}", GetModel);
+        v1.MapGet("/signature/{id}", GetSignature);
+        return app;
+    }
+
+    public static async Task<IResult> ChatCompletions(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams, IOptions<GatewayOptions> options)
+    {
+        var key = ApiKeyFilter.Key(context);
+        if (!IsJson(context.Request.ContentType))
+            return OpenAiErrors.Result(415, "Unsupported content type: send 'Content-Type: application/json'.", "invalid_request_error", null, "unsupported_media_type");
+        var max = options.Value.MaxRequestBytes;
+        if (context.Request.ContentLength > max) return TooLarge(max);
+        var body = await ReadBodyAsync(context.Request, max, context.RequestAborted);
+        if (body is null) return TooLarge(max);
+
+        // The gateway checks only what it must: the key may use this model. The worker validates the rest.
+        if (ReadModel(body) is { } model)
+        {
+            Activity.Current?.SetTag(TeeTelemetry.ModelAttribute, OpenAiErrors.Printable(model));
+            if (!key.Allows(model))
+                return OpenAiErrors.Forbidden($"This API key may not use the model '{OpenAiErrors.Printable(model)}'.");
+        }
+        context.Request.Body = new MemoryStream(body, writable: false);
+        context.Request.ContentLength = body.Length;
+        await forwarder.ForwardAsync(context, upstreams.Worker, key.Id, "inference");
+        return Results.Empty;
+    }
+
+    public static async Task<IResult> ListModels(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams)
+    {
+        var key = ApiKeyFilter.Key(context);
+        if (key.Models is not { Count: > 0 })
+        {
+            await forwarder.ForwardAsync(context, upstreams.Worker, key.Id, "inference");
+            return Results.Empty;
+        }
+        // A key limited to some models sees only those.
+        if (upstreams.Worker is null) return OpenAiErrors.ServiceUnavailable("The inference service is not configured.");
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(upstreams.Worker), "/v1/models"));
+        try
+        {
+            using var response = await forwarder.Invoker.SendAsync(request, context.RequestAborted);
+            using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(context.RequestAborted), cancellationToken: context.RequestAborted);
+            var data = doc.RootElement.GetProperty("data").EnumerateArray()
+                .Where(m => key.Allows(m.GetProperty("id").GetString() ?? ""))
+                .Select(m => m.Clone())
+                .ToList();
+            return TypedResults.Json(new { @object = "list", data });
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return OpenAiErrors.ServiceUnavailable("The inference service is unavailable. Retry shortly.");
+        }
+    }
+
+    public static async Task<IResult> GetModel(string id, HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams)
+    {
+        var key = ApiKeyFilter.Key(context);
+        if (!key.Allows(id)) return OpenAiErrors.ModelNotFound(id);
+        await forwarder.ForwardAsync(context, upstreams.Worker, key.Id, "inference");
+        return Results.Empty;
+    }
+
+    public static async Task<IResult> GetSignature(string id, HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams)
+    {
+        if (!CompletionId().IsMatch(id)) return OpenAiErrors.NotFound("No signature with that id.", "signature_not_found");
+        await forwarder.ForwardAsync(context, upstreams.Attestation, ApiKeyFilter.Key(context).Id, "attestation");
+        return Results.Empty;
+    }
+
+    private static IResult TooLarge(long max) =>
+        OpenAiErrors.Result(413, $"Request body too large: the limit is {max} bytes.", "invalid_request_error", null, "request_too_large");
+
+    private static bool IsJson(string? contentType) =>
+        MediaTypeHeaderValue.TryParse(contentType, out var media)
+        && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
+
+    /// <returns>The body, or null if it is longer than <paramref name="max"/>.</returns>
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, long max, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 4096, max) + 1);
+        while (true)
+        {
+            var memory = buffer.GetMemory(8192);
+            var read = await request.Body.ReadAsync(memory, cancellationToken);
+            if (read == 0) return buffer.WrittenSpan.ToArray();
+            buffer.Advance(read);
+            if (buffer.WrittenCount > max) return null;
+        }
+    }
+
+    /// <summary>The top-level "model" string, read without building a document; null if absent or not JSON.</summary>
+    public static string? ReadModel(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 64 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("model"))
+                {
+                    reader.Read();
+                    return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+                reader.Read();
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        return null;
+    }
+
+    [GeneratedRegex("^chatcmpl-[A-Za-z0-9]{1,64}$")]
+    private static partial Regex CompletionId();
+}

@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Gateway.Api.Model;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Gateway.Api.Services;
+
+[JsonSerializable(typeof(ApiKeyRecord))]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+internal sealed partial class KeyStoreJsonContext : JsonSerializerContext;
+
+/// <summary>The fields of a key an admin may set; null means "not given".</summary>
+public sealed record KeySpec(string? Name, int? Rpm, int? Tpm, int? MaxParallel, IReadOnlyList<string>? Models, DateTimeOffset? ExpiresAt, bool ClearExpiry = false, bool ClearModels = false);
+
+public sealed class DuplicateKeyException() : Exception("A key with this secret already exists.");
+
+/// <summary>
+/// API keys in Redis: <c>tee:{keys}:byhash:&lt;sha256&gt;</c> holds the record (one GET per
+/// authentication), <c>tee:{keys}:byid:&lt;id&gt;</c> points to the hash, <c>tee:{keys}:ids</c> lists
+/// ids. One hash tag keeps them in one cluster slot, so a create is one transaction. Lookups are
+/// cached briefly in-process; every change is published on <c>tee:keys:changed</c> so each
+/// gateway replica drops its cached copy at once (the TTL bounds it if a message is lost).
+/// </summary>
+public sealed class ApiKeyStore : IDisposable
+{
+    private const string Channel = "tee:keys:changed";
+    private static readonly RedisKey Ids = "tee:{keys}:ids";
+    private readonly ConcurrentDictionary<string, (ApiKeyRecord? Record, long ExpiresAt)> _cache = new(StringComparer.Ordinal);
+    private readonly IConnectionMultiplexer _redis;
+    private readonly TimeProvider _time;
+    private readonly GatewayOptions _options;
+    private readonly ISubscriber _subscriber;
+
+    public ApiKeyStore(IConnectionMultiplexer redis, IOptions<GatewayOptions> options, TimeProvider time)
+    {
+        _redis = redis;
+        _time = time;
+        _options = options.Value;
+        _subscriber = redis.GetSubscriber();
+        _subscriber.Subscribe(RedisChannel.Literal(Channel), (_, hash) => _cache.TryRemove(hash.ToString(), out (ApiKeyRecord?, long) _));
+        // After a reconnect, messages may have been missed: drop the whole cache.
+        redis.ConnectionRestored += (_, _) => _cache.Clear();
+    }
+
+    private static RedisKey ByHash(string hash) => $"tee:{{keys}}:byhash:{hash}";
+    private static RedisKey ById(string id) => $"tee:{{keys}}:byid:{id}";
+    private IDatabase Db => _redis.GetDatabase();
+
+    /// <summary>The key for a secret, or null; valid (not revoked, not expired) is the caller's check.</summary>
+    public async Task<ApiKeyRecord?> FindBySecretAsync(string secret)
+    {
+        var hash = KeySecrets.Hash(secret);
+        var now = _time.GetTimestamp();
+        if (_cache.TryGetValue(hash, out var cached) && cached.ExpiresAt > now) return cached.Record;
+        var record = Deserialize(await Db.StringGetAsync(ByHash(hash)));
+        _cache[hash] = (record, now + (long)(_options.KeyCacheTtl.TotalSeconds * _time.TimestampFrequency));
+        return record;
+    }
+
+    public async Task<(ApiKeyRecord Record, string? Secret)> CreateAsync(KeySpec spec, string? importedSecret)
+    {
+        var secret = importedSecret ?? KeySecrets.Generate();
+        var hash = KeySecrets.Hash(secret);
+        var limits = _options.DefaultLimits;
+        var record = new ApiKeyRecord(
+            KeySecrets.NewId(),
+            spec.Name ?? "",
+            _time.GetUtcNow(),
+            spec.Rpm ?? limits.Rpm,
+            spec.Tpm ?? limits.Tpm,
+            spec.MaxParallel ?? limits.MaxParallel,
+            spec.Models,
+            spec.ExpiresAt,
+            Revoked: false,
+            RevokedAt: null,
+            hash,
+            KeySecrets.Hint(secret));
+        var tx = Db.CreateTransaction();
+        tx.AddCondition(Condition.KeyNotExists(ByHash(hash)));
+        _ = tx.StringSetAsync(ByHash(hash), Serialize(record));
+        _ = tx.StringSetAsync(ById(record.Id), hash);
+        _ = tx.SetAddAsync(Ids, record.Id);
+        if (!await tx.ExecuteAsync()) throw new DuplicateKeyException();
+        await PublishAsync(hash);
+        return (record, importedSecret is null ? secret : null);
+    }
+
+    public async Task<ApiKeyRecord?> GetAsync(string id)
+    {
+        var hash = await Db.StringGetAsync(ById(id));
+        return hash.IsNullOrEmpty ? null : Deserialize(await Db.StringGetAsync(ByHash(hash.ToString())));
+    }
+
+    public async Task<IReadOnlyList<ApiKeyRecord>> ListAsync()
+    {
+        var ids = await Db.SetMembersAsync(Ids);
+        if (ids.Length == 0) return [];
+        var hashes = await Db.StringGetAsync(ids.Select(i => ById(i.ToString())).ToArray());
+        var keys = hashes.Where(h => !h.IsNullOrEmpty).Select(h => ByHash(h.ToString())).ToArray();
+        var records = keys.Length == 0 ? [] : await Db.StringGetAsync(keys);
+        return records.Select(Deserialize).OfType<ApiKeyRecord>().OrderBy(r => r.CreatedAt).ToList();
+    }
+
+    public Task<ApiKeyRecord?> UpdateAsync(string id, KeySpec spec) => ChangeAsync(id, r => r with
+    {
+        Name = spec.Name ?? r.Name,
+        Rpm = spec.Rpm ?? r.Rpm,
+        Tpm = spec.Tpm ?? r.Tpm,
+        MaxParallel = spec.MaxParallel ?? r.MaxParallel,
+        Models = spec.ClearModels ? null : spec.Models ?? r.Models,
+        ExpiresAt = spec.ClearExpiry ? null : spec.ExpiresAt ?? r.ExpiresAt,
+    });
+
+    public Task<ApiKeyRecord?> RevokeAsync(string id) =>
+        ChangeAsync(id, r => r.Revoked ? r : r with { Revoked = true, RevokedAt = _time.GetUtcNow() });
+
+    public async Task<KeyUsage> UsageAsync(string id)
+    {
+        var fields = await Db.HashGetAsync($"tee:usage:{{{id}}}", ["requests", "prompt_tokens", "completion_tokens"]);
+        return new KeyUsage((long?)fields[0] ?? 0, (long?)fields[1] ?? 0, (long?)fields[2] ?? 0);
+    }
+
+    private async Task<ApiKeyRecord?> ChangeAsync(string id, Func<ApiKeyRecord, ApiKeyRecord> change)
+    {
+        var hash = await Db.StringGetAsync(ById(id));
+        if (hash.IsNullOrEmpty) return null;
+        var current = Deserialize(await Db.StringGetAsync(ByHash(hash.ToString())));
+        if (current is null) return null;
+        var updated = change(current);
+        await Db.StringSetAsync(ByHash(hash.ToString()), Serialize(updated));
+        await PublishAsync(hash.ToString());
+        return updated;
+    }
+
+    private async Task PublishAsync(string hash)
+    {
+        _cache.TryRemove(hash, out _);
+        await _subscriber.PublishAsync(RedisChannel.Literal(Channel), hash);
+    }
+
+    private static string Serialize(ApiKeyRecord record) => JsonSerializer.Serialize(record, KeyStoreJsonContext.Default.ApiKeyRecord);
+
+    private static ApiKeyRecord? Deserialize(RedisValue value) =>
+        value.IsNullOrEmpty ? null : JsonSerializer.Deserialize((string)value!, KeyStoreJsonContext.Default.ApiKeyRecord);
+
+    public void Dispose() => _subscriber.Unsubscribe(RedisChannel.Literal(Channel));
+}

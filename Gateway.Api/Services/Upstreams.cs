@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Net;
+using TeeAspire.OpenAi;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Api.Services;
+
+/// <summary>
+/// Where the internal services are, by Aspire's service-discovery convention
+/// (<c>services__inference-worker__http__0</c>, <c>services__attestation__http__0</c>).
+/// </summary>
+public sealed class Upstreams(IConfiguration configuration)
+{
+    public string? Worker => Find("inference-worker");
+    public string? Attestation => Find("attestation");
+
+    private string? Find(string name) =>
+        configuration[$"services:{name}:https:0"] is { Length: > 0 } https ? https
+        : configuration[$"services:{name}:http:0"] is { Length: > 0 } http ? http
+        : null;
+}
+
+/// <summary>
+/// Forwards to the internal services with YARP's <see cref="IHttpForwarder"/> over one long-lived
+/// <see cref="HttpMessageInvoker"/>: no response buffering (SSE passes token by token), no
+/// automatic decompression, no redirects or cookies, and no retries (a retried POST would start a
+/// second generation). Client credentials and <c>x-tee-*</c> headers never go upstream.
+/// </summary>
+public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions<GatewayOptions> options, ILogger<UpstreamForwarder> logger) : IDisposable
+{
+    private readonly HttpMessageInvoker _invoker = new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        UseCookies = false,
+        EnableMultipleHttp2Connections = true,
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+        ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
+    });
+
+    // Internal traffic is plain HTTP/1.1 on a private network; TLS ends at the edge.
+    private readonly ForwarderRequestConfig _config = new()
+    {
+        ActivityTimeout = options.Value.UpstreamTimeout,
+        Version = System.Net.HttpVersion.Version11,
+        VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+    };
+
+    public HttpMessageInvoker Invoker => _invoker;
+
+    public async Task ForwardAsync(HttpContext context, string? destination, string? keyId, string service)
+    {
+        if (destination is null)
+        {
+            await OpenAiErrors.WriteAsync(context, 503, $"The {service} service is not configured.", "server_error", null, "service_unavailable");
+            return;
+        }
+        var error = await forwarder.SendAsync(context, destination, _invoker, _config, new InternalTransformer(keyId));
+        if (error == ForwarderError.None) return;
+        LogForwardError(service, error);
+        if (context.Response.HasStarted) return;
+        context.Response.Headers.Clear();
+        context.Response.Headers[TeeHeaders.RequestId] = context.TraceIdentifier;
+        if (error is ForwarderError.RequestTimedOut)
+            await OpenAiErrors.WriteAsync(context, 504, $"The {service} service did not answer in time.", "server_error", null, "upstream_timeout");
+        else if (error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled)
+            context.Response.StatusCode = 499;
+        else if (error is ForwarderError.RequestBodyClient)
+            await OpenAiErrors.WriteAsync(context, 400, "The request body could not be read.", "invalid_request_error", null, "bad_request_body");
+        else
+            await OpenAiErrors.WriteAsync(context, 503, $"The {service} service is unavailable. Retry shortly.", "server_error", null, "service_unavailable");
+    }
+
+    public void Dispose() => _invoker.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Forwarding to {Service} failed: {Error}")]
+    private partial void LogForwardError(string service, ForwarderError error);
+
+    private sealed class InternalTransformer(string? keyId) : HttpTransformer
+    {
+        public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+        {
+            await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+            proxyRequest.Headers.Authorization = null;
+            proxyRequest.Headers.Remove("x-api-key");
+            proxyRequest.Headers.Remove("Cookie");
+            foreach (var name in proxyRequest.Headers.Select(h => h.Key).Where(h => h.StartsWith(TeeHeaders.InternalPrefix, StringComparison.OrdinalIgnoreCase)).ToList())
+                proxyRequest.Headers.Remove(name);
+            if (keyId is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyId, keyId);
+            proxyRequest.Headers.Remove(TeeHeaders.RequestId);
+            proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.RequestId, httpContext.TraceIdentifier);
+            proxyRequest.Headers.Host = null;
+        }
+    }
+}
