@@ -47,7 +47,7 @@ start_service() { # name, project, port, env...
 
 wait_healthy() { # name, url, deadline
   local name=$1 url=$2 deadline=$3
-  until curl -fsS -o /dev/null --max-time 2 "$url"; do
+  until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
     if ! pid_alive "$name"; then
       echo "local-stack: $name exited; the end of its log ($LOGS/$name.log):" >&2
       tail -n 40 "$LOGS/$name.log" >&2 || true

@@ -1,12 +1,19 @@
+using System.Text.Json.Serialization;
 using Inference.Worker.Services;
 using Microsoft.AspNetCore.Http.HttpResults;
 using TeeAspire.OpenAi;
 
 namespace Inference.Worker.Apis;
 
-public sealed record ModelObject(string Id, string Object, long Created, string OwnedBy);
+public sealed record ModelObject(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("object")] string Object,
+    [property: JsonPropertyName("created")] long Created,
+    [property: JsonPropertyName("owned_by")] string OwnedBy);
 
-public sealed record ModelList(string Object, IReadOnlyList<ModelObject> Data);
+public sealed record ModelList(
+    [property: JsonPropertyName("object")] string Object,
+    [property: JsonPropertyName("data")] IReadOnlyList<ModelObject> Data);
 
 public static class InferenceApi
 {

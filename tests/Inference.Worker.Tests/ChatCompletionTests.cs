@@ -221,6 +221,7 @@ public sealed class ChatCompletionTests
 
         Assert.Equal(["deepseek-r1", "deepseek-r1-1.5b", "deepseek-r1-7b"], list.Select(m => m.Id).Order());
         Assert.Equal("deepseek-r1-7b", one.Id);
+        Assert.Equal("teeaspire", one.OwnedBy);
         var error = await Assert.ThrowsAsync<ClientResultException>(() => models.GetModelAsync("nope", TestContext.Current));
         Assert.Equal(404, error.Status);
     }
