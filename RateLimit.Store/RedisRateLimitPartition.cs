@@ -1,0 +1,16 @@
+using System.Threading.RateLimiting;
+
+namespace RateLimit.Store;
+
+/// <summary>Per-key partitions for <see cref="PartitionedRateLimiter"/>, as the BCL's <see cref="RateLimitPartition"/> does for in-process limiters.</summary>
+public static class RedisRateLimitPartition
+{
+    public static RateLimitPartition<TKey> GetSlidingWindowLimiter<TKey>(TKey partitionKey, Func<TKey, RedisSlidingWindowRateLimiterOptions> factory) =>
+        RateLimitPartition.Get(partitionKey, key => new RedisSlidingWindowRateLimiter(factory(key)));
+
+    public static RateLimitPartition<TKey> GetTokenBudgetLimiter<TKey>(TKey partitionKey, Func<TKey, RedisTokenBudgetRateLimiterOptions> factory) =>
+        RateLimitPartition.Get(partitionKey, key => new RedisTokenBudgetRateLimiter(factory(key)));
+
+    public static RateLimitPartition<TKey> GetConcurrencyLimiter<TKey>(TKey partitionKey, Func<TKey, RedisConcurrencyRateLimiterOptions> factory) =>
+        RateLimitPartition.Get(partitionKey, key => new RedisConcurrencyRateLimiter(factory(key)));
+}
