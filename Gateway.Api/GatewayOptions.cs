@@ -25,5 +25,5 @@ public sealed class KeyLimits
 {
     public int Rpm { get; set; } = 60;
     public int Tpm { get; set; } = 100_000;
-    public int MaxParallel { get; set; } = 4;
+    public int MaxParallel { get; set; } = 8;
 }

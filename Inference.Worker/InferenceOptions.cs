@@ -39,6 +39,9 @@ public sealed class InferenceOptions
     /// <summary><c>separate</c> (reasoning_content, as DeepSeek's API) or <c>omit</c> (drop the thinking).</summary>
     public string Reasoning { get; set; } = "separate";
 
+    /// <summary>Tokens-per-minute budget assumed for a key the gateway never admitted (normally the gateway's value is stored at admission).</summary>
+    public int DefaultTpm { get; set; } = 100_000;
+
     /// <summary>Largest request body accepted, in bytes.</summary>
     public long MaxRequestBytes { get; set; } = 1 << 20;
 

@@ -33,6 +33,8 @@ public sealed class RedisConcurrencyRateLimiter : RedisRateLimiter<RedisConcurre
 
     protected override RedisRateLimitLease DecideLocally(int permitCount) => _local.Acquire();
 
+    protected override bool HasLocalState => _local.Held > 0;
+
     private RedisValue[] Args(string id) => [Options.PermitLimit, (long)Options.LeaseTtl.TotalMilliseconds, id];
 
     private RedisRateLimitLease Lease(RedisResult result, string id)
@@ -77,6 +79,8 @@ public sealed class RedisConcurrencyRateLimiter : RedisRateLimiter<RedisConcurre
     private sealed class LocalCounter(int limit)
     {
         private int _held;
+
+        public int Held => Volatile.Read(ref _held);
 
         public RedisRateLimitLease Acquire()
         {

@@ -28,7 +28,14 @@ public abstract class RedisRateLimiter<TOptions> : RateLimiter where TOptions : 
     protected IDatabase Database { get; }
     private string Name { get; }
 
-    public override TimeSpan? IdleDuration => Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastUsed));
+    /// <remarks>
+    /// State lives in Redis, so an idle limiter may be dropped by <see cref="PartitionedRateLimiter"/> — unless
+    /// its in-process fallback holds state from an outage, which would be lost.
+    /// </remarks>
+    public override TimeSpan? IdleDuration => HasLocalState ? null : Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastUsed));
+
+    /// <summary>Whether the in-process fallback holds decisions that still count.</summary>
+    protected abstract bool HasLocalState { get; }
 
     public override RateLimiterStatistics? GetStatistics() => new()
     {

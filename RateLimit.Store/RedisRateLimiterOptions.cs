@@ -24,8 +24,11 @@ public abstract class RedisRateLimiterOptions
     /// <summary>The partition this limiter decides for; becomes the Redis cluster hash tag.</summary>
     public string Partition { get; set; } = "default";
 
+    /// <summary>The default <see cref="KeyPrefix"/>.</summary>
+    public const string DefaultKeyPrefix = "tee:rl";
+
     /// <summary>Prefix of every Redis key.</summary>
-    public string KeyPrefix { get; set; } = "tee:rl";
+    public string KeyPrefix { get; set; } = DefaultKeyPrefix;
 
     public RedisFailurePolicy FailurePolicy { get; set; } = RedisFailurePolicy.FailOpen;
 

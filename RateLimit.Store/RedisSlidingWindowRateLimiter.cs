@@ -29,6 +29,8 @@ public sealed class RedisSlidingWindowRateLimiter : RedisRateLimiter<RedisSlidin
 
     protected override RedisRateLimitLease DecideLocally(int permitCount) => _local.Decide(permitCount);
 
+    protected override bool HasLocalState => _local.HasGrants;
+
     private RedisValue[] Args(int permits) =>
         [Options.PermitLimit, (long)Options.Window.TotalMilliseconds, permits, Guid.NewGuid().ToString("N")];
 
@@ -45,6 +47,14 @@ public sealed class RedisSlidingWindowRateLimiter : RedisRateLimiter<RedisSlidin
     {
         private readonly Queue<long> _grants = new();
         private readonly TimeProvider _time = TimeProvider.System;
+
+        public bool HasGrants
+        {
+            get
+            {
+                lock (_grants) return _grants.Count > 0 && _time.GetElapsedTime(_grants.Last()) < window;
+            }
+        }
 
         public RedisRateLimitLease Decide(int permits)
         {

@@ -28,6 +28,8 @@ public sealed class RedisTokenBudgetRateLimiter : RedisRateLimiter<RedisTokenBud
 
     protected override RedisRateLimitLease DecideLocally(int permitCount) => _local.Admit();
 
+    protected override bool HasLocalState => _local.Spent;
+
     /// <summary>Debits actual usage from this limiter's budget; returns the balance after it.</summary>
     public Task<double> DebitAsync(long tokens) =>
         DebitAsync(Database, Options.KeyPrefix, Options.Partition, tokens, Options.TokenLimit, Options.Window, _local);
@@ -71,6 +73,18 @@ public sealed class RedisTokenBudgetRateLimiter : RedisRateLimiter<RedisTokenBud
         private long _at = TimeProvider.System.GetTimestamp();
 
         private double RatePerSecond => limit / window.TotalSeconds;
+
+        public bool Spent
+        {
+            get
+            {
+                lock (this)
+                {
+                    Refill();
+                    return _balance < limit;
+                }
+            }
+        }
 
         private void Refill()
         {

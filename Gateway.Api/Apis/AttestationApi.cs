@@ -12,8 +12,9 @@ public static class AttestationApi
         return app;
     }
 
-    public static async Task<IResult> Forward(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams)
+    public static async Task<IResult> Forward(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams, Limits limits)
     {
+        if (await limits.AdmitPublicAsync(context) is { } refused) return refused;
         await forwarder.ForwardAsync(context, upstreams.Attestation, keyId: null, "attestation");
         return Results.Empty;
     }

@@ -22,7 +22,7 @@ public static partial class OpenAiApi
         return app;
     }
 
-    public static async Task<IResult> ChatCompletions(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams, IOptions<GatewayOptions> options)
+    public static async Task<IResult> ChatCompletions(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams, Limits limits, IOptions<GatewayOptions> options)
     {
         var key = ApiKeyFilter.Key(context);
         if (!IsJson(context.Request.ContentType))
@@ -39,6 +39,7 @@ public static partial class OpenAiApi
             if (!key.Allows(model))
                 return OpenAiErrors.Forbidden($"This API key may not use the model '{OpenAiErrors.Printable(model)}'.");
         }
+        if (await limits.AdmitCompletionAsync(context, key) is { } refused) return refused;
         context.Request.Body = new MemoryStream(body, writable: false);
         context.Request.ContentLength = body.Length;
         await forwarder.ForwardAsync(context, upstreams.Worker, key.Id, "inference");

@@ -3,6 +3,7 @@ using Gateway.Api;
 using Gateway.Api.Services;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using RateLimit.Store;
 using StackExchange.Redis;
 using TeeAspire.OpenAi;
 
@@ -20,15 +21,13 @@ public static class GatewayServiceExtensions
         var redis = builder.Configuration.GetConnectionString("redis");
         if (string.IsNullOrWhiteSpace(redis))
             throw new InvalidOperationException("The gateway needs Redis: set ConnectionStrings__redis (the AppHost and scripts/local-stack.sh do).");
-        builder.Services.AddSingleton<IConnectionMultiplexer>(_ =>
-        {
-            var config = ConfigurationOptions.Parse(redis);
-            config.AbortOnConnectFail = false;
-            return ConnectionMultiplexer.Connect(config);
-        });
+        // While disconnected, Redis commands fail at once (limits fall back, keys come from cache) instead of queueing.
+        builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnections.Connect(redis));
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ApiKeyStore>();
+        builder.Services.AddOptions<RateLimitOptions>().Bind(builder.Configuration.GetSection(RateLimitOptions.Section));
+        builder.Services.AddSingleton<Limits>();
         builder.Services.AddSingleton<Upstreams>();
         builder.Services.AddSingleton<UpstreamForwarder>();
         builder.Services.AddHttpForwarder();

@@ -26,6 +26,9 @@ public sealed class DuplicateKeyException() : Exception("A key with this secret 
 public sealed class ApiKeyStore : IDisposable
 {
     private const string Channel = "tee:keys:changed";
+
+    /// <summary>Seconds a cached key record still authenticates while Redis is unreachable.</summary>
+    private const long StaleLimit = 300;
     private static readonly RedisKey Ids = "tee:{keys}:ids";
     private readonly ConcurrentDictionary<string, (ApiKeyRecord? Record, long ExpiresAt)> _cache = new(StringComparer.Ordinal);
     private readonly IConnectionMultiplexer _redis;
@@ -39,9 +42,29 @@ public sealed class ApiKeyStore : IDisposable
         _time = time;
         _options = options.Value;
         _subscriber = redis.GetSubscriber();
-        _subscriber.Subscribe(RedisChannel.Literal(Channel), (_, hash) => _cache.TryRemove(hash.ToString(), out (ApiKeyRecord?, long) _));
-        // After a reconnect, messages may have been missed: drop the whole cache.
-        redis.ConnectionRestored += (_, _) => _cache.Clear();
+        EnsureSubscribed();
+        // After a reconnect, messages may have been missed: drop the whole cache (and subscribe if the first try failed).
+        redis.ConnectionRestored += (_, _) =>
+        {
+            _cache.Clear();
+            EnsureSubscribed();
+        };
+    }
+
+    private int _subscribed;
+
+    private void EnsureSubscribed()
+    {
+        if (Volatile.Read(ref _subscribed) == 1) return;
+        try
+        {
+            _subscriber.Subscribe(RedisChannel.Literal(Channel), (_, hash) => _cache.TryRemove(hash.ToString(), out (ApiKeyRecord?, long) _));
+            Volatile.Write(ref _subscribed, 1);
+        }
+        catch (RedisException)
+        {
+            // Redis is down at start: ConnectionRestored subscribes later; until then the cache TTL bounds staleness.
+        }
     }
 
     private static RedisKey ByHash(string hash) => $"tee:{{keys}}:byhash:{hash}";
@@ -53,8 +76,18 @@ public sealed class ApiKeyStore : IDisposable
     {
         var hash = KeySecrets.Hash(secret);
         var now = _time.GetTimestamp();
-        if (_cache.TryGetValue(hash, out var cached) && cached.ExpiresAt > now) return cached.Record;
-        var record = Deserialize(await Db.StringGetAsync(ByHash(hash)));
+        var hit = _cache.TryGetValue(hash, out var cached);
+        if (hit && cached.ExpiresAt > now) return cached.Record;
+        ApiKeyRecord? record;
+        try
+        {
+            record = Deserialize(await Db.StringGetAsync(ByHash(hash)));
+        }
+        catch (RedisException) when (hit && now - cached.ExpiresAt < StaleLimit * _time.TimestampFrequency)
+        {
+            // Redis is down: a key seen in the last minutes keeps working (its record as last seen).
+            return cached.Record;
+        }
         _cache[hash] = (record, now + (long)(_options.KeyCacheTtl.TotalSeconds * _time.TimestampFrequency));
         return record;
     }

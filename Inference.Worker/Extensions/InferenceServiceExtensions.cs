@@ -1,5 +1,6 @@
 using Inference.Worker;
 using Inference.Worker.Services;
+using RateLimit.Store;
 using StackExchange.Redis;
 
 namespace Microsoft.Extensions.Hosting;
@@ -19,7 +20,7 @@ public static class InferenceServiceExtensions
 
         if (builder.Configuration.GetConnectionString("redis") is { Length: > 0 } redis)
         {
-            builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
+            builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnections.Connect(redis));
             builder.Services.AddSingleton<IUsageRecorder, RedisUsageRecorder>();
         }
         else

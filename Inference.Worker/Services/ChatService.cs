@@ -203,6 +203,8 @@ public sealed partial class ChatService(
             pool.ReportSuccess(backend);
             var writer = new CompletionWriter(context, call, reader, signer, telemetry, _options);
             var result = await writer.RunAsync(first.Value, ct);
+            // The client has every byte: end its response before usage and signature bookkeeping.
+            if (!ct.IsCancellationRequested) await context.Response.CompleteAsync();
             await FinishAsync(context, call, result);
             return new Attempt(true, null);
         }

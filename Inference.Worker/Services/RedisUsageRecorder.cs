@@ -1,12 +1,15 @@
+using Microsoft.Extensions.Options;
+using RateLimit.Store;
 using StackExchange.Redis;
 
 namespace Inference.Worker.Services;
 
 /// <summary>
 /// Adds each completion's tokens to the key's usage counters in Redis
-/// (<c>tee:usage:{keyId}</c>, a hash the gateway's admin API reads).
+/// (<c>tee:usage:{keyId}</c>, a hash the gateway's admin API reads) and debits them — prompt and
+/// completion, as OpenAI counts — from the key's tokens-per-minute budget.
 /// </summary>
-public sealed class RedisUsageRecorder(IConnectionMultiplexer redis) : IUsageRecorder
+public sealed class RedisUsageRecorder(IConnectionMultiplexer redis, IOptions<InferenceOptions> options) : IUsageRecorder
 {
     public static RedisKey UsageKey(string keyId) => $"tee:usage:{{{keyId}}}";
 
@@ -23,7 +26,9 @@ public sealed class RedisUsageRecorder(IConnectionMultiplexer redis) : IUsageRec
             batch.HashIncrementAsync(key, $"model:{usage.Model}:completion_tokens", usage.CompletionTokens),
         };
         batch.Execute();
-        return Task.WhenAll(tasks).WaitAsync(cancellationToken);
+        var debit = RedisTokenBudgetRateLimiter.DebitAsync(db, RedisRateLimiterOptions.DefaultKeyPrefix, RedisRateLimitPartition.ForApiKey(usage.KeyId),
+            usage.PromptTokens + usage.CompletionTokens, options.Value.DefaultTpm, TimeSpan.FromMinutes(1));
+        return Task.WhenAll(Task.WhenAll(tasks), debit).WaitAsync(cancellationToken);
     }
 }
 

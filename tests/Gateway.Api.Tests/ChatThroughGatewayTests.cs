@@ -59,12 +59,13 @@ public sealed class ChatThroughGatewayTests
         using var response = await http.SendAsync(request, TestContext.Current);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var usage = await host.Redis.ConnectionString.Let(async cs =>
-        {
-            await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(cs);
-            return await redis.GetDatabase().HashGetAllAsync($"tee:usage:{{{id}}}");
-        });
-        Assert.Contains(usage, e => e.Name == "requests" && (int)e.Value == 1);
+        // Usage is recorded by the worker after the response ends; the spoofed key id got nothing.
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(host.Redis.ConnectionString);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((int?)await redis.GetDatabase().HashGetAsync($"tee:usage:{{{id}}}", "requests") != 1 && DateTime.UtcNow < deadline)
+            await Task.Delay(20, TestContext.Current);
+        Assert.Equal(1, (int?)await redis.GetDatabase().HashGetAsync($"tee:usage:{{{id}}}", "requests"));
+        Assert.False(await redis.GetDatabase().KeyExistsAsync("tee:usage:{key_spoofed}"));
     }
 
     [Fact]
@@ -157,9 +158,4 @@ public sealed class ChatThroughGatewayTests
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("upstream_timeout", (string?)(await response.Content.ReadFromJsonAsync<JsonNode>(TestContext.Current))!["error"]!["code"]);
     }
-}
-
-internal static class Functional
-{
-    public static T Let<TIn, T>(this TIn value, Func<TIn, T> f) => f(value);
 }
