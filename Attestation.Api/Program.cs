@@ -1,9 +1,14 @@
+using Attestation.Api.Apis;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
+builder.AddAttestationServices();
 
 var app = builder.Build();
 
+app.MapReportApi();
+app.MapSigningApi();
 app.MapDefaultEndpoints();
 
 app.Run();

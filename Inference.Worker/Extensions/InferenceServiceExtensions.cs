@@ -27,7 +27,12 @@ public static class InferenceServiceExtensions
         {
             builder.Services.AddSingleton<IUsageRecorder, MetricsOnlyUsageRecorder>();
         }
-        builder.Services.AddSingleton<ICompletionSigner, UnsignedCompletions>();
+        var attestation = builder.Configuration["services:attestation:https:0"] is { Length: > 0 } https ? https : builder.Configuration["services:attestation:http:0"];
+        var token = builder.Configuration["Attestation:InternalToken"];
+        if (!string.IsNullOrEmpty(attestation) && !string.IsNullOrEmpty(token))
+            builder.Services.AddHttpClient<ICompletionSigner, AttestationSigner>(http => AttestationSigner.Configure(http, attestation, token));
+        else
+            builder.Services.AddSingleton<ICompletionSigner, UnsignedCompletions>();
         return builder;
     }
 }

@@ -1,0 +1,52 @@
+namespace Attestation.Api;
+
+/// <summary>The <c>Attestation</c> configuration section.</summary>
+public sealed class AttestationOptions
+{
+    public const string Section = "Attestation";
+
+    /// <summary>Shared secret the worker sends to <c>POST /internal/sign</c>; signing is off without it.</summary>
+    public string? InternalToken { get; set; }
+
+    public TpmOptions Tpm { get; set; } = new();
+
+    public ImdsOptions Imds { get; set; } = new();
+
+    /// <summary>How long completion signatures stay fetchable.</summary>
+    public TimeSpan SignatureTtl { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Where configfs-tsm lives (a direct TDX/SNP quote where the platform offers one).</summary>
+    public string ConfigfsTsmPath { get; set; } = "/sys/kernel/config/tsm/report";
+
+    /// <summary>How often the slow Azure evidence (IMDS) is refreshed.</summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(30);
+}
+
+public sealed class TpmOptions
+{
+    /// <summary>
+    /// tpm2-tools TCTI: <c>device:/dev/tpmrm0</c> on the VM, <c>swtpm:host=127.0.0.1,port=2321</c>
+    /// here. Empty: <c>device:/dev/tpmrm0</c> if that device exists, else no TPM.
+    /// </summary>
+    public string? Tcti { get; set; }
+
+    /// <summary>The attestation key's persistent handle (Azure's vTPM AK lives at 0x81000003).</summary>
+    public string AkHandle { get; set; } = "0x81000003";
+
+    /// <summary>Create and persist an AK at <see cref="AkHandle"/> when there is none (software TPMs).</summary>
+    public bool CreateAkIfMissing { get; set; } = true;
+
+    /// <summary>The sha256 PCRs quoted.</summary>
+    public int[] Pcrs { get; set; } = Enumerable.Range(0, 24).ToArray();
+
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+public sealed class ImdsOptions
+{
+    /// <summary>Azure IMDS; used on Azure platforms, or anywhere when <see cref="Enabled"/> is set.</summary>
+    public string Endpoint { get; set; } = "http://169.254.169.254";
+
+    /// <summary>null: only when the HCL report shows an Azure CVM.</summary>
+    public bool? Enabled { get; set; }
+}

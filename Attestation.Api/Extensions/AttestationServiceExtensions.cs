@@ -1,0 +1,45 @@
+using Attestation.Api;
+using Attestation.Api.Services;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Microsoft.Extensions.Hosting;
+
+public static class AttestationServiceExtensions
+{
+    public static IHostApplicationBuilder AddAttestationServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<AttestationOptions>().Bind(builder.Configuration.GetSection(AttestationOptions.Section));
+        builder.Services.AddSingleton<SigningKey>();
+        builder.Services.AddSingleton<TpmTools>();
+        builder.Services.AddSingleton<TpmEvidence>();
+        builder.Services.AddSingleton<ReportService>();
+        builder.Services.AddHostedService<ReportStartup>();
+        builder.Services.AddHttpClient<ImdsClient>((sp, http) =>
+        {
+            http.BaseAddress = new Uri(sp.GetRequiredService<IOptions<AttestationOptions>>().Value.Imds.Endpoint);
+            http.DefaultRequestHeaders.Add("Metadata", "true");
+            http.Timeout = TimeSpan.FromSeconds(10);
+        });
+        var redis = builder.Configuration.GetConnectionString("redis");
+        if (string.IsNullOrWhiteSpace(redis))
+            throw new InvalidOperationException("The attestation service keeps signatures in Redis: set ConnectionStrings__redis.");
+        builder.Services.AddSingleton<IConnectionMultiplexer>(_ =>
+        {
+            var config = ConfigurationOptions.Parse(redis);
+            config.AbortOnConnectFail = false;
+            return ConnectionMultiplexer.Connect(config);
+        });
+        builder.Services.AddSingleton<SignatureStore>();
+        builder.Services.AddHealthChecks().AddCheck<EvidenceReadyCheck>("evidence");
+        return builder;
+    }
+}
+
+/// <summary>Ready once the boot-time evidence has been collected.</summary>
+public sealed class EvidenceReadyCheck(ReportService reports) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(reports.Ready ? HealthCheckResult.Healthy($"platform {reports.Platform}") : HealthCheckResult.Unhealthy("collecting evidence"));
+}
