@@ -1,0 +1,95 @@
+using System.Security.Cryptography.X509Certificates;
+using TeeAspire.Attestation.Verifier;
+
+namespace TeeAspire.Tests;
+
+/// <summary>Against a production TDX quote and Intel's root (../shared/testdata/intel-tdx).</summary>
+public sealed class TdxQuoteTests
+{
+    private static X509Certificate2 IntelRoot() => X509Certificate2.CreateFromPem(TestData.Text("intel-tdx/trusted_root.pem"));
+
+    private static byte[] Quote() => TestData.Bytes("intel-tdx/tdx_prod_quote_SPR_E4.dat");
+
+    /// <summary>The sample is archived: check its chain at a time its certificates were valid.</summary>
+    private static DateTime WhenValid(TdxQuote quote) => quote.PckChain.Max(c => c.NotBefore).AddDays(1);
+
+    [Fact]
+    public void TheProductionQuoteVerifiesToIntelsRoot()
+    {
+        var quote = TdxQuote.Parse(Quote());
+
+        var results = quote.Verify(IntelRoot(), WhenValid(quote));
+
+        Assert.Equal(4, quote.Version);
+        Assert.All(results, r => Assert.True(r.Passed, $"{r.Name}: {r.Reason}"));
+        Assert.Equal(3, quote.PckChain.Count);
+        Assert.Equal(64, quote.ReportData.Length);
+        Assert.Equal(48, quote.Mrtd.Length);
+    }
+
+    [Fact]
+    public void AnyFlippedBodyByteFailsTheSignature()
+    {
+        var bytes = Quote();
+        var when = WhenValid(TdxQuote.Parse(bytes));
+        for (var i = 0; i < 48 + 584; i++)
+        {
+            var tampered = (byte[])bytes.Clone();
+            tampered[i] ^= 0x01;
+            TdxQuote quote;
+            try
+            {
+                quote = TdxQuote.Parse(tampered);
+            }
+            catch (EvidenceFormatException)
+            {
+                continue; // a header byte that makes it no TDX quote at all: rejected
+            }
+            Assert.False(quote.Verify(IntelRoot(), when).Single(r => r.Name == "td_quote.signature").Passed, $"byte {i} flipped");
+        }
+    }
+
+    [Fact]
+    public void AQuoteCheckedAgainstAnotherRootFailsTheChain()
+    {
+        var quote = TdxQuote.Parse(Quote());
+        using var key = System.Security.Cryptography.ECDsa.Create();
+        var otherRoot = new CertificateRequest("CN=Not Intel", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddYears(-10), DateTimeOffset.UtcNow.AddYears(10));
+
+        var results = quote.Verify(otherRoot, WhenValid(quote));
+
+        Assert.False(results.Single(r => r.Name == "td_quote.pck_chain").Passed);
+    }
+
+    [Fact]
+    public void ATamperedQeReportFails()
+    {
+        var bytes = Quote();
+        var quote = TdxQuote.Parse(bytes);
+        var at = bytes.AsSpan().IndexOf(quote.QeReport);
+        bytes[at + 10] ^= 1;
+
+        var results = TdxQuote.Parse(bytes).Verify(IntelRoot(), WhenValid(quote));
+
+        Assert.False(results.Single(r => r.Name == "td_quote.qe_report").Passed);
+    }
+
+    [Fact]
+    public void TheVersion5SampleParses()
+    {
+        var quote = TdxQuote.Parse(TestData.Bytes("intel-tdx/quote_v5_sample.dat"));
+
+        Assert.Equal(5, quote.Version);
+        Assert.Equal(648, quote.Body.Length);
+        Assert.True(quote.Verify(IntelRoot(), WhenValid(quote)).Single(r => r.Name == "td_quote.signature").Passed);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(40)]
+    [InlineData(700)]
+    [InlineData(2000)]
+    public void TruncatedQuotesAreRejected(int length) =>
+        Assert.Throws<EvidenceFormatException>(() => TdxQuote.Parse(Quote().AsSpan(0, length)));
+}
