@@ -33,6 +33,21 @@ for trx in "$results"/*.trx; do
   failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
   skipped=$((skipped + $(get notExecuted)))
 done
+# The browser module's tests (node's test runner, WebCrypto).
+if command -v node >/dev/null 2>&1; then
+  node_out=$(node --test clients/browser/test/ 2>&1)
+  node_status=$?
+  printf '%s\n' "$node_out" | grep -E '^(not )?ok |^# (pass|fail)' || true
+  node_pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' <<<"$node_out")
+  node_fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' <<<"$node_out")
+  passed=$((passed + ${node_pass:-0}))
+  failed=$((failed + ${node_fail:-0}))
+  if ((node_status != 0 && ${node_fail:-0} == 0)); then failed=$((failed + 1)); fi
+else
+  echo "node is not installed: the browser module's tests did not run (install nodejs)" >&2
+  failed=$((failed + 1))
+fi
+
 if ((status != 0 && failed == 0)); then
   # The build or a test host failed before any result was written: count it as a failure.
   failed=1

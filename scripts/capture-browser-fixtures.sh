@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Captures what the browser module's tests verify, from a running stack
+# (scripts/local-stack.sh up --fake-ollama --swtpm): a nonce-bound report, a chat request and
+# response exactly as sent and received, and that completion's signature.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GATEWAY=${1:-http://127.0.0.1:${TEE_GATEWAY_PORT:-8080}}
+OUT=$ROOT/clients/browser/test/fixtures
+MASTER=${TEE_MASTER_KEY:-$(cat "$ROOT/.run/master-key")}
+mkdir -p "$OUT"
+nonce=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+curl -fsS "$GATEWAY/attestation?nonce=$nonce" >"$OUT/report.json"
+printf '%s' "$nonce" >"$OUT/report.nonce"
+key=$(curl -fsS "$GATEWAY/admin/keys" -H "Authorization: Bearer $MASTER" -H 'content-type: application/json' -d '{"name":"fixtures"}' \
+  | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
+printf '%s' '{"model":"deepseek-r1","stream":true,"messages":[{"role":"user","content":"fixture for the browser verifier"}]}' >"$OUT/chat.request"
+curl -fsS -N "$GATEWAY/v1/chat/completions" -H "Authorization: Bearer $key" -H 'content-type: application/json' \
+  --data-binary @"$OUT/chat.request" >"$OUT/chat.response"
+id=$(head -n1 "$OUT/chat.response" | sed 's/^data: //' | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
+sleep 0.5
+curl -fsS "$GATEWAY/v1/signature/$id" -H "Authorization: Bearer $key" >"$OUT/chat.signature.json"
+echo "captured report, chat and signature ($id) in $OUT"
