@@ -78,6 +78,14 @@ public static class ServiceDefaultsExtensions
         {
             builder.Services.AddOpenTelemetry().UseOtlpExporter();
         }
+        // TEE_OTEL_CONSOLE=true writes spans and metrics to stdout: for debugging, and for the privacy
+        // and tracing tests, which read them from the processes' logs.
+        if (string.Equals(builder.Configuration["TEE_OTEL_CONSOLE"], "true", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.Services.AddOpenTelemetry()
+                .WithTracing(t => t.AddConsoleExporter())
+                .WithMetrics(m => m.AddConsoleExporter());
+        }
         return builder;
     }
 

@@ -91,9 +91,13 @@ up() {
   mkdir -p "$PIDS" "$LOGS" "$RUN/redis"
   local deadline=$(( $(date +%s) + START_TIMEOUT ))
 
-  echo "local-stack: building ($CONFIGURATION)…"
-  dotnet build "$ROOT/TeeAspire.Offline.slnf" -c "$CONFIGURATION" -nologo -v quiet >"$LOGS/build.log" 2>&1 \
-    || { tail -n 40 "$LOGS/build.log" >&2; die "build failed (full log: $LOGS/build.log)"; }
+  if [[ ${TEE_SKIP_BUILD:-0} == 1 ]]; then
+    echo "local-stack: TEE_SKIP_BUILD=1: using the $CONFIGURATION binaries as they are"
+  else
+    echo "local-stack: building ($CONFIGURATION)…"
+    dotnet build "$ROOT/TeeAspire.Offline.slnf" -c "$CONFIGURATION" -nologo -v quiet >"$LOGS/build.log" 2>&1 \
+      || { tail -n 40 "$LOGS/build.log" >&2; die "build failed (full log: $LOGS/build.log)"; }
+  fi
 
   trap 'echo "local-stack: start failed; stopping what was started" >&2; down >/dev/null 2>&1 || true' ERR
 

@@ -53,7 +53,12 @@ public static class GatewayServiceExtensions
     public static WebApplication UseOpenAiErrorEnvelope(this WebApplication app)
     {
         app.UseExceptionHandler(error => error.Run(context =>
-            OpenAiErrors.WriteAsync(context, 500, "The server had an error while processing your request.", "server_error")));
+        {
+            // A client that sends too slowly, too much or malformed framing is the client's error (408, 413, 400).
+            if (context.Features.Get<IExceptionHandlerFeature>()?.Error is BadHttpRequestException bad)
+                return OpenAiErrors.WriteAsync(context, bad.StatusCode, "The request could not be read: " + bad.Message, "invalid_request_error");
+            return OpenAiErrors.WriteAsync(context, 500, "The server had an error while processing your request.", "server_error");
+        }));
         app.UseStatusCodePages(async status =>
         {
             var context = status.HttpContext;

@@ -48,42 +48,54 @@ public static class ChatRequestParser
         }
         using (doc)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new ChatValidationException("The request body must be a JSON object.", null);
-
-            var model = RequiredString(root, "model");
-            var messages = Messages(root);
-            var stream = Bool(root, "stream") ?? false;
-            var includeUsage = false;
-            if (root.TryGetProperty("stream_options", out var so) && so.ValueKind != JsonValueKind.Null)
+            try
             {
-                if (!stream) throw new ChatValidationException("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
-                if (so.ValueKind != JsonValueKind.Object) throw Invalid("stream_options", "an object");
-                includeUsage = Bool(so, "include_usage", "stream_options.include_usage") ?? false;
+                return Build(doc.RootElement);
             }
-            if (root.TryGetProperty("n", out var n) && n.ValueKind != JsonValueKind.Null && (!n.TryGetInt32(out var nv) || nv != 1))
-                throw new ChatValidationException("Only n=1 is supported.", "n");
-            foreach (var unsupported in new[] { "tools", "functions", "logprobs", "audio" })
+            catch (InvalidOperationException)
             {
-                if (root.TryGetProperty(unsupported, out var u) && u.ValueKind is not (JsonValueKind.Null or JsonValueKind.False))
-                    throw new ChatValidationException($"'{unsupported}' is not supported by this model.", unsupported);
+                // JsonDocument checks UTF-8 only when a string is read.
+                throw new ChatValidationException("The request body is not valid UTF-8 JSON.", null);
             }
-            var maxTokens = Int(root, "max_completion_tokens", 1, MaxTokensLimit) ?? Int(root, "max_tokens", 1, MaxTokensLimit);
-            return new ChatRequest(
-                model,
-                messages,
-                stream,
-                includeUsage,
-                Number(root, "temperature", 0, 2),
-                Number(root, "top_p", 0, 1),
-                maxTokens,
-                Stop(root),
-                Seed(root),
-                Number(root, "presence_penalty", -2, 2),
-                Number(root, "frequency_penalty", -2, 2),
-                Format(root));
         }
+    }
+
+    private static ChatRequest Build(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new ChatValidationException("The request body must be a JSON object.", null);
+
+        var model = RequiredString(root, "model");
+        var messages = Messages(root);
+        var stream = Bool(root, "stream") ?? false;
+        var includeUsage = false;
+        if (root.TryGetProperty("stream_options", out var so) && so.ValueKind != JsonValueKind.Null)
+        {
+            if (!stream) throw new ChatValidationException("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
+            if (so.ValueKind != JsonValueKind.Object) throw Invalid("stream_options", "an object");
+            includeUsage = Bool(so, "include_usage", "stream_options.include_usage") ?? false;
+        }
+        if (root.TryGetProperty("n", out var n) && n.ValueKind != JsonValueKind.Null && (!n.TryGetInt32(out var nv) || nv != 1))
+            throw new ChatValidationException("Only n=1 is supported.", "n");
+        foreach (var unsupported in new[] { "tools", "functions", "logprobs", "audio" })
+        {
+            if (root.TryGetProperty(unsupported, out var u) && u.ValueKind is not (JsonValueKind.Null or JsonValueKind.False))
+                throw new ChatValidationException($"'{unsupported}' is not supported by this model.", unsupported);
+        }
+        var maxTokens = Int(root, "max_completion_tokens", 1, MaxTokensLimit) ?? Int(root, "max_tokens", 1, MaxTokensLimit);
+        return new ChatRequest(
+            model,
+            messages,
+            stream,
+            includeUsage,
+            Number(root, "temperature", 0, 2),
+            Number(root, "top_p", 0, 1),
+            maxTokens,
+            Stop(root),
+            Seed(root),
+            Number(root, "presence_penalty", -2, 2),
+            Number(root, "frequency_penalty", -2, 2),
+            Format(root));
     }
 
     private static ChatValidationException Invalid(string param, string expected) =>

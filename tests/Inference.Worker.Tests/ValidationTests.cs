@@ -54,6 +54,18 @@ public sealed class ValidationTests
     }
 
     [Fact]
+    public async Task InvalidUtf8InAStringIs400()
+    {
+        await using var host = await WorkerHost.StartAsync();
+        using var http = host.CreateClient();
+        byte[] body = [.. "{\"model\":\"deepseek-r1\",\"messages\":[{\"role\":\"user\",\"content\":\""u8.ToArray(), 0xff, 0xfe, .. "\"}]}"u8.ToArray()];
+
+        using var response = await http.PostAsync("/v1/chat/completions", new ByteArrayContent(body) { Headers = { { "Content-Type", "application/json" } } }, TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
     public async Task DeeplyNestedJsonIsRejectedAs400()
     {
         await using var host = await WorkerHost.StartAsync();
