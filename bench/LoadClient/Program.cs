@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using RateLimit.Store;
+using StackExchange.Redis;
+
+// Usage: LoadClient <mode> key=value…   (every mode prints one JSON object on stdout)
+//   chat      url= key= concurrency= seconds= [path=/v1/chat/completions] [model=deepseek-r1]
+//   stream    url= key= concurrency= seconds= [keyid=] [path=] [verify=true]   (time to first token, completeness)
+//   report    url= count=                                 (attestation report latency)
+//   limiter   redis= seconds= concurrency=                (decisions/s and Redis calls per decision)
+//   sign      count=                                      (ECDSA P-256 signature of a completion digest)
+var mode = args.FirstOrDefault() ?? "";
+var opts = args.Skip(1).Select(a => a.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+string Opt(string name, string? fallback = null) => opts.TryGetValue(name, out var v) ? v : fallback ?? throw new ArgumentException($"missing {name}=");
+var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 4096, PooledConnectionLifetime = TimeSpan.FromMinutes(10), UseProxy = false, AutomaticDecompression = DecompressionMethods.None };
+var http = new HttpClient(handler) { Timeout = TimeSpan.FromMinutes(5) };
+
+object result = mode switch
+{
+    "chat" => await Load.ChatAsync(http, Opt("url"), Opt("key", ""), int.Parse(Opt("concurrency", "32")), double.Parse(Opt("seconds", "10")), Opt("path", "/v1/chat/completions"), Opt("model", "deepseek-r1")),
+    "stream" => await Load.StreamAsync(http, Opt("url"), Opt("key", ""), Opt("keyid", ""), int.Parse(Opt("concurrency", "16")), double.Parse(Opt("seconds", "10")), Opt("path", "/v1/chat/completions"), Opt("model", "deepseek-r1")),
+    "report" => await Load.ReportAsync(http, Opt("url"), int.Parse(Opt("count", "50"))),
+    "limiter" => await Load.LimiterAsync(Opt("redis"), double.Parse(Opt("seconds", "5")), int.Parse(Opt("concurrency", "64"))),
+    "sign" => Load.Sign(int.Parse(Opt("count", "20000"))),
+    _ => throw new ArgumentException("mode: chat | stream | report | limiter | sign"),
+};
+Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+
+static class Load
+{
+    public static double Percentile(List<double> values, double p)
+    {
+        if (values.Count == 0) return double.NaN;
+        values.Sort();
+        var rank = p / 100 * (values.Count - 1);
+        var lo = (int)Math.Floor(rank);
+        var hi = (int)Math.Ceiling(rank);
+        return values[lo] + (values[hi] - values[lo]) * (rank - lo);
+    }
+
+    private static HttpRequestMessage Post(string url, string path, string key, string keyId, bool stream, string model)
+    {
+        var body = $"{{\"model\":\"{model}\",\"stream\":{(stream ? "true" : "false")}{(stream ? ",\"stream_options\":{\"include_usage\":true}" : "")},\"messages\":[{{\"role\":\"user\",\"content\":\"benchmark prompt\"}}]}}";
+        var request = new HttpRequestMessage(HttpMethod.Post, url.TrimEnd('/') + path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        if (key.Length > 0) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        if (keyId.Length > 0) request.Headers.Add("x-tee-key-id", keyId);
+        return request;
+    }
+
+    public static async Task<object> ChatAsync(HttpClient http, string url, string key, int concurrency, double seconds, string path, string model)
+    {
+        var latencies = new List<double>();
+        var errors = new Dictionary<string, int>();
+        var deadline = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        // Warm-up: connections, JIT.
+        for (var i = 0; i < concurrency; i++) { using var r = await http.SendAsync(Post(url, path, key, "", false, model)); }
+        async Task Worker()
+        {
+            while (Stopwatch.GetTimestamp() < deadline)
+            {
+                var start = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var response = await http.SendAsync(Post(url, path, key, "", false, model));
+                    await response.Content.ReadAsByteArrayAsync();
+                    var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    lock (latencies)
+                    {
+                        if (response.IsSuccessStatusCode) latencies.Add(ms);
+                        else errors[((int)response.StatusCode).ToString()] = errors.GetValueOrDefault(((int)response.StatusCode).ToString()) + 1;
+                    }
+                }
+                catch (Exception e)
+                {
+                    lock (latencies) errors[e.GetType().Name] = errors.GetValueOrDefault(e.GetType().Name) + 1;
+                }
+            }
+        }
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Worker)));
+        var count = latencies.Count;
+        return new { requests = count, rps = count / sw.Elapsed.TotalSeconds, p50_ms = Percentile(latencies, 50), p99_ms = Percentile(latencies, 99), errors };
+    }
+
+    public static async Task<object> StreamAsync(HttpClient http, string url, string key, string keyId, int concurrency, double seconds, string path, string model)
+    {
+        var ttft = new List<double>();
+        var errors = new Dictionary<string, int>();
+        long completed = 0, incomplete = 0, tokens = 0, windowTokens = 0;
+        var deadline = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        async Task Worker()
+        {
+            while (Stopwatch.GetTimestamp() < deadline)
+            {
+                var start = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var response = await http.SendAsync(Post(url, path, key, keyId, true, model), HttpCompletionOption.ResponseHeadersRead);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        lock (ttft) errors[((int)response.StatusCode).ToString()] = errors.GetValueOrDefault(((int)response.StatusCode).ToString()) + 1;
+                        continue;
+                    }
+                    using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+                    var first = true;
+                    var done = false;
+                    long used = 0;
+                    while (await reader.ReadLineAsync() is { } line)
+                    {
+                        if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+                        var data = line[6..];
+                        if (data == "[DONE]") { done = true; break; }
+                        if (first && (data.Contains("\"content\":\"", StringComparison.Ordinal) && !data.Contains("\"content\":\"\"", StringComparison.Ordinal) || data.Contains("reasoning_content", StringComparison.Ordinal)))
+                        {
+                            first = false;
+                            var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                            lock (ttft) ttft.Add(ms);
+                        }
+                        // Each content or reasoning delta is one generated token; count those that arrive in the window.
+                        if (Stopwatch.GetTimestamp() < deadline && (data.Contains("reasoning_content", StringComparison.Ordinal) || (data.Contains("\"content\":\"", StringComparison.Ordinal) && !data.Contains("\"content\":\"\"", StringComparison.Ordinal))))
+                            Interlocked.Increment(ref windowTokens);
+                        if (data.Contains("\"usage\":{", StringComparison.Ordinal))
+                            used = (long?)JsonNode.Parse(data)!["usage"]!["completion_tokens"] ?? 0;
+                        if (data.StartsWith("{\"error\"", StringComparison.Ordinal)) break;
+                    }
+                    if (done) { Interlocked.Increment(ref completed); Interlocked.Add(ref tokens, used); }
+                    else Interlocked.Increment(ref incomplete);
+                }
+                catch (Exception e)
+                {
+                    lock (ttft) errors[e.GetType().Name] = errors.GetValueOrDefault(e.GetType().Name) + 1;
+                }
+            }
+        }
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Worker)));
+        var elapsed = sw.Elapsed.TotalSeconds;
+        return new
+        {
+            completed, incomplete, errors, seconds = elapsed, completion_tokens = tokens, tokens_per_s = tokens / elapsed,
+            window_tokens = windowTokens, window_tokens_per_s = windowTokens / seconds,
+            ttft_p50_ms = Percentile(ttft, 50), ttft_p99_ms = Percentile(ttft, 99),
+        };
+    }
+
+    public static async Task<object> ReportAsync(HttpClient http, string url, int count)
+    {
+        var latencies = new List<double>();
+        for (var i = 0; i < count + 3; i++)
+        {
+            var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+            var start = Stopwatch.GetTimestamp();
+            using var response = await http.GetAsync($"{url.TrimEnd('/')}/attestation?nonce={nonce}");
+            await response.Content.ReadAsByteArrayAsync();
+            response.EnsureSuccessStatusCode();
+            if (i >= 3) latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        return new { count, p50_ms = Percentile(latencies, 50), p99_ms = Percentile(latencies, 99) };
+    }
+
+    public static async Task<object> LimiterAsync(string redis, double seconds, int concurrency)
+    {
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis + ",allowAdmin=true");
+        var server = connection.GetServer(connection.GetEndPoints()[0]);
+        using var limiter = new RedisSlidingWindowRateLimiter(new RedisSlidingWindowRateLimiterOptions
+        {
+            Connection = connection, Partition = "bench-" + Guid.NewGuid().ToString("N"), PermitLimit = 1_000_000_000, Window = TimeSpan.FromSeconds(10),
+        });
+        await limiter.AcquireAsync(1);
+        await server.ConfigResetStatisticsAsync();
+        long decisions = 0;
+        var deadline = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+        {
+            while (Stopwatch.GetTimestamp() < deadline)
+            {
+                using var lease = await limiter.AcquireAsync(1);
+                Interlocked.Increment(ref decisions);
+            }
+        })));
+        var elapsed = sw.Elapsed.TotalSeconds;
+        var stats = (await server.InfoAsync("commandstats")).SelectMany(g => g).ToDictionary(e => e.Key, e => e.Value);
+        long Calls(string name) => stats.TryGetValue(name, out var v) ? long.Parse(v.Split(',')[0].Split('=')[1]) : 0;
+        // Client-issued commands: scripts (EVALSHA/EVAL); everything else in commandstats ran inside them.
+        var clientCalls = Calls("cmdstat_evalsha") + Calls("cmdstat_eval");
+        return new { decisions, seconds = elapsed, decisions_per_s = decisions / elapsed, redis_client_calls = clientCalls, calls_per_decision = (double)clientCalls / decisions, evalsha = Calls("cmdstat_evalsha"), eval = Calls("cmdstat_eval") };
+    }
+
+    public static object Sign(int count)
+    {
+        // Attestation.Api's own SigningKey, on the text it signs for each completion.
+        using var key = new Attestation.Api.Services.SigningKey();
+        var text = $"chatcmpl-{Guid.NewGuid():N}:{Convert.ToHexStringLower(SHA256.HashData("req"u8))}:{Convert.ToHexStringLower(SHA256.HashData("resp"u8))}";
+        for (var i = 0; i < 1000; i++) key.Sign(text);
+        var latencies = new List<double>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            key.Sign(text);
+            latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        return new { count, p50_ms = Percentile(latencies, 50), p99_ms = Percentile(latencies, 99) };
+    }
+}

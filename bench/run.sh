@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Benchmark harness: every figure in one run, side by side, on this machine.
+#   bench/run.sh --quick   (under 5 minutes)      bench/run.sh   (full: longer windows)
+# Starts what it needs on loopback (redis-server, the Ollama double, swtpm, the services in
+# Release, nginx as the plain reverse-proxy floor), drives load from separate processes (wrk and
+# bench/LoadClient) and writes bench/results/<date>.md and .json.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MODE=full
+[[ ${1:-} == --quick ]] && MODE=quick
+if [[ $MODE == quick ]]; then SECS=5; else SECS=20; fi
+WORK=$ROOT/bench/work
+RESULTS=$ROOT/bench/results
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+mkdir -p "$WORK" "$RESULTS"
+
+# --- prerequisites -----------------------------------------------------------------------------
+missing=()
+for pair in wrk:wrk nginx:nginx redis-server:redis-server swtpm:swtpm tpm2_quote:tpm2-tools curl:curl; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${pair%%:*} ]] || missing+=("${pair#*:}")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) == 0 ]]; then
+    echo "bench: installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" swtpm-tools >/dev/null
+  else
+    echo "bench: needs ${missing[*]}: sudo apt-get install -y ${missing[*]}" >&2; exit 1
+  fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+echo "bench: building (Release)…"
+dotnet build "$ROOT/TeeAspire.Offline.slnf" -c Release -nologo -v quiet >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
+LOAD=(dotnet "$ROOT/bench/LoadClient/bin/Release/net10.0/LoadClient.dll")
+DOUBLE_DLL=$ROOT/tests/OllamaDouble/bin/Release/net10.0/OllamaDouble.dll
+WORKER_DLL=$ROOT/Inference.Worker/bin/Release/net10.0/Inference.Worker.dll
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [[ -f $WORK/nginx.pid ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  for run in "$WORK"/run-*; do [[ -d $run ]] && TEE_RUN_DIR=$run "$ROOT/scripts/local-stack.sh" down >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
+wait_http() { for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "bench: $1 did not come up" >&2; return 1; }
+
+stack() { # name, extra env… ; starts the local stack with its own ports and run folder
+  local name=$1 base=$2; shift 2
+  env TEE_RUN_DIR="$WORK/run-$name" TEE_SKIP_BUILD=1 TEE_MASTER_KEY=sk-tee-master-bench-0123456789abcdef \
+    TEE_GATEWAY_PORT=$((base)) TEE_WORKER_PORT=$((base + 1)) TEE_ATTESTATION_PORT=$((base + 2)) \
+    TEE_REDIS_PORT=$((base + 3)) TEE_FAKE_OLLAMA_PORT=$((base + 4)) TEE_SWTPM_PORT=$((base + 6)) \
+    RateLimit__PublicRpmPerIp=100000000 Inference__QueueLimit=100000 Logging__LogLevel__Default=Warning \
+    "$@" "$ROOT/scripts/local-stack.sh" up --fake-ollama --swtpm >"$WORK/stack-$name.log" 2>&1 \
+    || { cat "$WORK/stack-$name.log"; exit 1; }
+}
+key() { # gateway port → a key with limits out of the way
+  curl -fsS "http://127.0.0.1:$1/admin/keys" -H "Authorization: Bearer sk-tee-master-bench-0123456789abcdef" \
+    -H 'content-type: application/json' -d '{"name":"bench","rpm":100000000,"tpm":100000000,"max_parallel":100000}' \
+    | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])'
+}
+
+# --- A: overhead, throughput, TTFT, limiter, attestation, signing --------------------------------
+echo "bench: stack A (instant backend)…"
+stack a 28100 Double__TokensPerSecond=0 Double__AnswerTokens=8 OLLAMA_NUM_PARALLEL=256 Inference__DefaultSlots=256
+GW=http://127.0.0.1:28100; DOUBLE=http://127.0.0.1:28104; ATT=http://127.0.0.1:28102
+KEY=$(key 28100)
+cat >"$WORK/nginx.conf" <<NGINX
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend { server 127.0.0.1:28104; keepalive 64; }
+  server {
+    listen 127.0.0.1:28190;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+NGINX
+"$NGINX" -c "$WORK/nginx.conf" -p "$WORK"
+wait_http "http://127.0.0.1:28190/api/version"
+BODY='{"model":"deepseek-r1","messages":[{"role":"user","content":"benchmark prompt"}]}'
+DIRECT_BODY='{"model":"deepseek-r1:1.5b","messages":[{"role":"user","content":"benchmark prompt"}]}'
+cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = os.getenv("WRK_BODY")
+wrk.headers["Content-Type"] = "application/json"
+local auth = os.getenv("WRK_AUTH")
+if auth and #auth > 0 then wrk.headers["Authorization"] = auth end
+LUA
+
+echo "bench: latency, 32 concurrent, non-stream…"
+"${LOAD[@]}" chat url=$DOUBLE path=/v1/chat/completions model=deepseek-r1:1.5b concurrency=32 seconds=$SECS >"$WORK/direct.json"
+"${LOAD[@]}" chat url=$GW key=$KEY concurrency=32 seconds=$SECS >"$WORK/gateway.json"
+echo "bench: throughput (wrk), gateway vs nginx…"
+WRK_BODY=$BODY WRK_AUTH="Bearer $KEY" wrk -t2 -c32 -d${SECS}s -s "$WORK/post.lua" "$GW/v1/chat/completions" >"$WORK/wrk-gateway.txt"
+WRK_BODY=$DIRECT_BODY WRK_AUTH= wrk -t2 -c32 -d${SECS}s -s "$WORK/post.lua" "http://127.0.0.1:28190/v1/chat/completions" >"$WORK/wrk-nginx.txt"
+echo "bench: time to first token…"
+"${LOAD[@]}" stream url=$DOUBLE path=/v1/chat/completions model=deepseek-r1:1.5b concurrency=8 seconds=$SECS >"$WORK/ttft-direct.json"
+"${LOAD[@]}" stream url=$GW key=$KEY concurrency=8 seconds=$SECS >"$WORK/ttft-gateway.json"
+echo "bench: limiter (its own redis-server, so commandstats count only its decisions)…"
+redis-server --port 28199 --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis-limiter.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do redis-cli -p 28199 ping >/dev/null 2>&1 && break; sleep 0.1; done
+"${LOAD[@]}" limiter redis=127.0.0.1:28199 seconds=$SECS concurrency=64 >"$WORK/limiter.json"
+echo "bench: attestation and signing…"
+"${LOAD[@]}" report url=$ATT count=$((SECS * 10)) >"$WORK/report.json"
+"${LOAD[@]}" sign count=20000 >"$WORK/sign.json"
+TEE_RUN_DIR=$WORK/run-a "$ROOT/scripts/local-stack.sh" down >/dev/null
+kill "$(cat "$WORK/nginx.pid")"; rm -f "$WORK/nginx.pid"
+
+# --- B: gateway memory with 1,000 slow streams ---------------------------------------------------
+echo "bench: stack B (1,000 concurrent slow streams)…"
+stack b 28200 Double__TokensPerSecond=4 Double__AnswerTokens=12 OLLAMA_NUM_PARALLEL=2000 Double__MaxQueue=4000 Inference__DefaultSlots=2000
+KEY_B=$(key 28200)
+GW_PID=$(cat "$WORK/run-b/pids/gateway.pid")
+"${LOAD[@]}" stream url=http://127.0.0.1:28200 key=$KEY_B concurrency=1000 seconds=$((SECS + 5)) >"$WORK/streams-1000.json"
+GW_HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
+TEE_RUN_DIR=$WORK/run-b "$ROOT/scripts/local-stack.sh" down >/dev/null
+
+# --- C: scheduler efficiency: 2 backends × 2 slots, saturated ------------------------------------
+echo "bench: scheduler (2 backends × 2 slots)…"
+for port in 28304 28305; do
+  env Double__TokensPerSecond=50 Double__AnswerTokens=40 OLLAMA_NUM_PARALLEL=2 Logging__LogLevel__Default=Warning \
+    dotnet "$DOUBLE_DLL" --urls "http://127.0.0.1:$port" >"$WORK/double-$port.log" 2>&1 &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$port/api/version"
+done
+# Capacity: the backends alone, exactly as many streams as slots.
+"${LOAD[@]}" stream url=http://127.0.0.1:28304 path=/v1/chat/completions model=deepseek-r1:1.5b concurrency=2 seconds=$SECS >"$WORK/cap-1.json" &
+CAP1=$!
+"${LOAD[@]}" stream url=http://127.0.0.1:28305 path=/v1/chat/completions model=deepseek-r1:1.5b concurrency=2 seconds=$SECS >"$WORK/cap-2.json"
+wait $CAP1
+env ASPNETCORE_URLS=http://127.0.0.1:28301 Logging__LogLevel__Default=Warning Inference__SendThink=true \
+  Inference__Backends__0__Endpoint=http://127.0.0.1:28304 Inference__Backends__0__Slots=2 Inference__Backends__0__Models__0=deepseek-r1:1.5b \
+  Inference__Backends__1__Endpoint=http://127.0.0.1:28305 Inference__Backends__1__Slots=2 Inference__Backends__1__Models__0=deepseek-r1:1.5b \
+  Inference__QueueLimit=10000 dotnet "$WORKER_DLL" >"$WORK/worker-c.log" 2>&1 &
+PIDS+=($!)
+wait_http http://127.0.0.1:28301/health
+"${LOAD[@]}" stream url=http://127.0.0.1:28301 keyid=bench concurrency=16 seconds=$SECS >"$WORK/scheduler.json"
+
+# --- results -------------------------------------------------------------------------------------
+python3 - "$WORK" "$RESULTS" "$STAMP" "$MODE" "$GW_HWM_KB" <<'PY'
+import json, os, re, subprocess, sys
+work, results, stamp, mode, hwm = sys.argv[1:6]
+L = lambda n: json.load(open(os.path.join(work, n)))
+def rps(f):
+    m = re.search(r"Requests/sec:\s+([\d.]+)", open(os.path.join(work, f)).read())
+    return float(m.group(1)) if m else 0.0
+def ver(cmd):
+    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip() or subprocess.run(cmd, shell=True, capture_output=True, text=True).stderr.strip()
+    except Exception: return "?"
+direct, gw = L("direct.json"), L("gateway.json")
+td, tg = L("ttft-direct.json"), L("ttft-gateway.json")
+lim, rep, sig, s1000, sched = L("limiter.json"), L("report.json"), L("sign.json"), L("streams-1000.json"), L("scheduler.json")
+cap = L("cap-1.json")["window_tokens_per_s"] + L("cap-2.json")["window_tokens_per_s"]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+figures = {
+    "gateway_overhead_p50_ms": round(gw["p50_ms"] - direct["p50_ms"], 3),
+    "gateway_overhead_p99_ms": round(gw["p99_ms"] - direct["p99_ms"], 3),
+    "gateway_vs_nginx_rps_ratio": round(rps("wrk-gateway.txt") / max(rps("wrk-nginx.txt"), 1e-9), 3),
+    "ttft_overhead_p50_ms": round(tg["ttft_p50_ms"] - td["ttft_p50_ms"], 3),
+    "scheduler_efficiency": round(sched["window_tokens_per_s"] / cap, 3),
+    "limiter_redis_calls_per_decision": round(lim["calls_per_decision"], 4),
+    "limiter_decisions_per_s": round(lim["decisions_per_s"]),
+    "attestation_report_p50_ms": round(rep["p50_ms"], 2),
+    "sign_p50_ms": round(sig["p50_ms"], 4),
+    "gateway_rss_mb_1000_streams": round(int(hwm) / 1024, 1),
+}
+budget = {
+    "gateway_overhead_p50_ms": ("<=", 1), "gateway_overhead_p99_ms": ("<=", 5), "gateway_vs_nginx_rps_ratio": (">=", 0.5),
+    "ttft_overhead_p50_ms": ("<=", 1), "scheduler_efficiency": (">=", 0.95), "limiter_redis_calls_per_decision": ("<=", 1),
+    "limiter_decisions_per_s": ("report", None), "attestation_report_p50_ms": ("<=", 50), "sign_p50_ms": ("<=", 0.1),
+    "gateway_rss_mb_1000_streams": ("<=", 300),
+}
+def meets(k):
+    op, b = budget[k]
+    return None if op == "report" else (figures[k] <= b if op == "<=" else figures[k] >= b)
+raw = {
+    "direct_latency": direct, "gateway_latency": gw,
+    "wrk_gateway_rps": rps("wrk-gateway.txt"), "wrk_nginx_rps": rps("wrk-nginx.txt"),
+    "ttft_direct": td, "ttft_gateway": tg, "limiter": lim, "attestation_report": rep, "sign": sig,
+    "streams_1000": s1000, "gateway_peak_rss_kb": int(hwm),
+    "scheduler_capacity_tokens_per_s": cap, "scheduler_through_worker": sched,
+}
+machine = {"cores": os.cpu_count(), "cpu": cpu, "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+versions = {"dotnet": ver("dotnet --version"), "redis": ver("redis-server --version"), "nginx": ver("nginx -v 2>&1 || /usr/sbin/nginx -v 2>&1"),
+            "wrk": ver("wrk --version 2>&1 | head -1"), "commit": ver("git -C " + os.path.dirname(results) + "/.. rev-parse --short HEAD")}
+out = {"date": stamp, "mode": mode, "machine": machine, "versions": versions, "figures": figures,
+       "meets_budget": {k: meets(k) for k in figures}, "budget": {k: f"{v[0]} {v[1]}" if v[1] is not None else "report" for k, v in budget.items()}, "raw": raw}
+json.dump(out, open(os.path.join(results, stamp + ".json"), "w"), indent=2)
+rows = "\n".join(f"| `{k}` | {figures[k]} | {out['budget'][k]} | {'—' if meets(k) is None else ('yes' if meets(k) else '**no**')} |" for k in figures)
+md = f"""# Benchmark {stamp} ({mode})
+
+Machine: {machine['cores']} cores, {machine['cpu']}, {machine['memory_gb']} GiB. dotnet {versions['dotnet']}; {versions['redis']}; {versions['nginx']}; commit {versions['commit']}.
+Every figure comes from this one run, side by side (this machine is shared and noisy: compare ratios, not absolutes).
+
+| key | figure | budget | meets |
+| --- | --- | --- | --- |
+{rows}
+
+Raw figures: direct p50/p99 {direct['p50_ms']:.2f}/{direct['p99_ms']:.2f} ms vs gateway {gw['p50_ms']:.2f}/{gw['p99_ms']:.2f} ms (32 concurrent, non-stream);
+wrk {raw['wrk_gateway_rps']:.0f} req/s through the gateway vs {raw['wrk_nginx_rps']:.0f} req/s through nginx;
+TTFT p50 direct {td['ttft_p50_ms']:.2f} ms vs gateway {tg['ttft_p50_ms']:.2f} ms;
+scheduler {sched['window_tokens_per_s']:.1f} tokens/s through the worker vs {cap:.1f} tokens/s capacity (2 backends × 2 slots measured alone);
+limiter {lim['decisions']} decisions, {lim['redis_client_calls']} client Redis calls (EVALSHA {lim['evalsha']}, EVAL {lim['eval']});
+1,000 streams: {s1000['completed']} completed, {s1000['incomplete']} incomplete, errors {s1000['errors']}, gateway peak RSS {int(hwm)/1024:.1f} MB.
+"""
+open(os.path.join(results, stamp + ".md"), "w").write(md)
+open(os.path.join(results, "latest.md"), "w").write(md)
+print(md)
+PY
