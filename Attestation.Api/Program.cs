@@ -6,6 +6,7 @@ builder.AddServiceDefaults();
 builder.AddAttestationServices();
 
 var app = builder.Build();
+app.WarmUpAttestation();
 
 app.MapReportApi();
 app.MapSigningApi();

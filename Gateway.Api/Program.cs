@@ -7,6 +7,7 @@ builder.AddServiceDefaults();
 builder.AddGatewayServices();
 
 var app = builder.Build();
+app.WarmUpGateway();
 
 app.UseRequestIds();
 app.UseOpenAiErrorEnvelope();

@@ -6,6 +6,7 @@ builder.AddServiceDefaults();
 builder.AddInferenceServices();
 
 var app = builder.Build();
+app.WarmUpInference();
 
 app.MapInferenceApi();
 app.MapDefaultEndpoints();

@@ -6,6 +6,7 @@
 #   scripts/local-stack.sh up [--fake-ollama] [--swtpm]   start, wait for health, print READY
 #   scripts/local-stack.sh down                            stop exactly what `up` started
 #   scripts/local-stack.sh status                          what runs, and its health
+#   scripts/local-stack.sh restart NAME                    kill one process and start it again (fault tests)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,8 +34,21 @@ pid_alive() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/nu
 
 start_bg() { # name, command...
   local name=$1; shift
-  "$@" >"$LOGS/$name.log" 2>&1 &
+  mkdir -p "$RUN/cmds"
+  printf '%q ' "$@" >"$RUN/cmds/$name"   # kept for `restart`
+  "$@" >>"$LOGS/$name.log" 2>&1 &
   echo $! >"$PIDS/$name.pid"
+}
+
+restart() { # name: kill one process (as a crash would) and start it again with the same command
+  local name=$1
+  [[ -f $RUN/cmds/$name ]] || die "no '$name' was started by 'up'"
+  if pid_alive "$name"; then kill -KILL "$(cat "$PIDS/$name.pid")" 2>/dev/null || true; fi
+  sleep 0.2
+  # exec, so the recorded pid is the process itself and `down` stops it
+  eval "exec $(cat "$RUN/cmds/$name")" >>"$LOGS/$name.log" 2>&1 &
+  echo $! >"$PIDS/$name.pid"
+  echo "local-stack: restarted $name (pid $!)"
 }
 
 start_service() { # name, project, port, env...
@@ -89,6 +103,7 @@ up() {
   (( swtpm )) && { need swtpm "swtpm swtpm-tools"; need tpm2_startup tpm2-tools; }
 
   mkdir -p "$PIDS" "$LOGS" "$RUN/redis"
+  rm -f "$LOGS"/*.log
   local deadline=$(( $(date +%s) + START_TIMEOUT ))
 
   if [[ ${TEE_SKIP_BUILD:-0} == 1 ]]; then
@@ -190,5 +205,6 @@ case ${1:-} in
   up) shift; up "$@" ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up [--fake-ollama] [--swtpm] | down | status" >&2; exit 2 ;;
+  restart) shift; restart "${1:?name: redis, fake-ollama, swtpm, attestation, worker or gateway}" ;;
+  *) echo "usage: $0 up [--fake-ollama] [--swtpm] | down | status | restart NAME" >&2; exit 2 ;;
 esac

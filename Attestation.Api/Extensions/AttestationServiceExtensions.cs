@@ -35,6 +35,14 @@ public static class AttestationServiceExtensions
         builder.Services.AddHealthChecks().AddCheck<EvidenceReadyCheck>("evidence");
         return builder;
     }
+
+    /// <summary>Connects to Redis before the first request rather than under the first burst.</summary>
+    public static WebApplication WarmUpAttestation(this WebApplication app)
+    {
+        app.Services.GetRequiredService<SignatureStore>();
+        app.Services.GetRequiredService<IConnectionMultiplexer>();
+        return app;
+    }
 }
 
 /// <summary>Ready once the boot-time evidence has been collected.</summary>

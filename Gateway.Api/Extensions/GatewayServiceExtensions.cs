@@ -49,6 +49,19 @@ public static class GatewayServiceExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Builds the singletons that connect to Redis before the first request. Built lazily, the
+    /// first burst of requests would block thread-pool threads on their construction (a
+    /// synchronous connect under the container's lock) and starve the pool for seconds.
+    /// </summary>
+    public static WebApplication WarmUpGateway(this WebApplication app)
+    {
+        app.Services.GetRequiredService<ApiKeyStore>();
+        app.Services.GetRequiredService<Limits>();
+        app.Services.GetRequiredService<UpstreamForwarder>();
+        return app;
+    }
+
     /// <summary>OpenAI's envelope for what the framework answers on its own (unknown URL, wrong method, crashes).</summary>
     public static WebApplication UseOpenAiErrorEnvelope(this WebApplication app)
     {

@@ -35,4 +35,14 @@ public static class InferenceServiceExtensions
             builder.Services.AddSingleton<ICompletionSigner, UnsignedCompletions>();
         return builder;
     }
+
+    /// <summary>
+    /// Builds the request path's singletons (and its Redis connection) before the first request,
+    /// so a first burst does not block thread-pool threads on their construction.
+    /// </summary>
+    public static WebApplication WarmUpInference(this WebApplication app)
+    {
+        app.Services.GetRequiredService<ChatService>();
+        return app;
+    }
 }

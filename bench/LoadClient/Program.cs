@@ -35,7 +35,7 @@ static class Load
 {
     public static double Percentile(List<double> values, double p)
     {
-        if (values.Count == 0) return double.NaN;
+        if (values.Count == 0) return -1; // no samples (JSON has no NaN)
         values.Sort();
         var rank = p / 100 * (values.Count - 1);
         var lo = (int)Math.Floor(rank);

@@ -159,3 +159,32 @@ public sealed class ChatThroughGatewayTests
         Assert.Equal("upstream_timeout", (string?)(await response.Content.ReadFromJsonAsync<JsonNode>(TestContext.Current))!["error"]!["code"]);
     }
 }
+
+public sealed class StreamingTests
+{
+    [Fact]
+    public async Task TheFirstTokenReachesTheClientWhileTheBackendIsStillGenerating()
+    {
+        // 5 tokens/s: a whole answer takes seconds. If anything buffered the stream, the first event
+        // would arrive only after the backend finished.
+        await using var host = await GatewayHost.StartAsync(backend: o => o.TokensPerSecond = 5);
+        var (_, key) = await host.CreateKeyAsync();
+        using var http = host.Client(key);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(new { model = "deepseek-r1", stream = true, messages = new[] { new { role = "user", content = "slowly" } } }),
+        };
+
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, TestContext.Current);
+        await using var stream = await response.Content.ReadAsStreamAsync(TestContext.Current);
+        using var reader = new StreamReader(stream);
+        var reasoningSeen = false;
+        while (!reasoningSeen && await reader.ReadLineAsync(TestContext.Current) is { } line)
+            reasoningSeen = line.Contains("reasoning_content", StringComparison.Ordinal);
+        var snapshot = System.Text.Json.JsonSerializer.SerializeToNode(host.Backend.State.Snapshot())!;
+
+        Assert.True(reasoningSeen);
+        Assert.Equal(1, (int)snapshot["in_flight"]!);
+        Assert.Equal(0, (int)snapshot["completed"]!);
+    }
+}
