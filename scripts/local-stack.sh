@@ -53,7 +53,8 @@ restart() { # name: kill one process (as a crash would) and start it again with 
 
 start_service() { # name, project, port, env...
   local name=$1 project=$2 port=$3; shift 3
-  local dll=$ROOT/$project/bin/$CONFIGURATION/net10.0/$(basename "$project").dll
+  local dll
+  dll=$ROOT/$project/bin/$CONFIGURATION/net10.0/$(basename "$project").dll
   [[ -f $dll ]] || die "$dll is missing: the build did not produce it"
   start_bg "$name" env ASPNETCORE_URLS="http://127.0.0.1:$port" DOTNET_ENVIRONMENT=Production \
     ASPNETCORE_ENVIRONMENT=Production OTEL_SERVICE_NAME="$name" "$@" dotnet "$dll"

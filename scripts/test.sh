@@ -5,10 +5,10 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 missing=()
-for pair in redis-server:redis-server swtpm:swtpm tpm2_quote:tpm2-tools; do
+for pair in redis-server:redis-server swtpm:swtpm tpm2_quote:tpm2-tools shellcheck:shellcheck yamllint:yamllint; do
   prog=${pair%%:*} pkg=${pair#*:}
   command -v "$prog" >/dev/null 2>&1 || missing+=("$pkg")
 done
