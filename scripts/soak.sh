@@ -25,8 +25,10 @@ trap '"$STACK" down >/dev/null 2>&1 || true' EXIT
 dotnet build "$ROOT/TeeAspire.Offline.slnf" -c Release -nologo -v quiet >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
 TEE_SKIP_BUILD=1 "$STACK" up --fake-ollama --swtpm >"$WORK/stack.log" 2>&1 || { cat "$WORK/stack.log"; exit 1; }
 GW=http://127.0.0.1:28500
-KEY=$(curl -fsS "$GW/admin/keys" -H "Authorization: Bearer $TEE_MASTER_KEY" -H 'content-type: application/json' \
-  -d '{"name":"soak","rpm":100000000,"tpm":100000000,"max_parallel":100000}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
+CREATED=$(curl -fsS "$GW/admin/keys" -H "Authorization: Bearer $TEE_MASTER_KEY" -H 'content-type: application/json' \
+  -d '{"name":"soak","rpm":100000000,"tpm":100000000,"max_parallel":100000}')
+KEY=$(python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])' <<<"$CREATED")
+KEY_ID=$(python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])' <<<"$CREATED")
 LOAD=(timeout 300 dotnet "$ROOT/bench/LoadClient/bin/Release/net10.0/LoadClient.dll")
 rss() { awk '/VmRSS/ {print $2}' "/proc/$(cat "$RUN/pids/$1.pid")/status"; }
 healthy() { for _ in $(seq 1 150); do curl -fsS -o /dev/null "$GW/health" 2>/dev/null && return 0; sleep 0.2; done; return 1; }
@@ -52,6 +54,8 @@ LOADPID=$!
 samples=()
 for _ in $(seq 1 $(( LOAD_SECS / 5 ))); do sleep 5; samples+=("$(rss gateway):$(rss worker)"); done
 wait $LOADPID
+sleep 2 # usage is recorded after each response ends
+curl -fsS "$GW/admin/keys/$KEY_ID" -H "Authorization: Bearer $TEE_MASTER_KEY" >"$WORK/usage.json"
 
 python3 - "$WORK" "$ROOT/bench/results" "$STAMP" "$LOAD_SECS" "${samples[@]}" <<'PY'
 import json, os, sys
@@ -71,7 +75,14 @@ checks.append(("load: every stream complete", load["incomplete"] == 0 and not lo
 checks.append(("load: streams served", load["completed"] > 0))
 growth = max(last[0] - warm[0], last[1] - warm[1])
 checks.append((f"load: memory flat after warm-up (growth {growth:.1f} MB ≤ 50 MB)", growth <= 50))
-out = {"date": stamp, "faults": faults, "load": load, "rss_mb_samples_gateway_worker": rss, "checks": {c: ok for c, ok in checks}}
+# Accounting: every stream that reached a backend is counted in the key's usage — completed ones
+# always; cut ones too (with the tokens generated so far); none is counted twice.
+usage = json.load(open(os.path.join(work, "usage.json")))["usage"]
+completed = sum(r["completed"] for r in faults.values()) + load["completed"]
+cut = sum(r["incomplete"] + r["errors"].get("IOException", 0) for r in faults.values())
+checks.append((f"accounting: usage counts {usage['requests']} requests for {completed} completed + ≤ {cut} cut streams",
+               completed <= usage["requests"] <= completed + cut))
+out = {"date": stamp, "faults": faults, "load": load, "usage": usage, "rss_mb_samples_gateway_worker": rss, "checks": {c: ok for c, ok in checks}}
 json.dump(out, open(os.path.join(results, f"soak-{stamp}.json"), "w"), indent=2)
 lines = [f"# Soak {stamp}", "", "| check | result |", "| --- | --- |"] + [f"| {c} | {'pass' if ok else '**FAIL**'} |" for c, ok in checks]
 lines += ["", "| suite | completed | incomplete (ended with a clear error event) | errors (status or exception) |", "| --- | --- | --- | --- |"]

@@ -26,9 +26,16 @@ fi
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 
-dotnet test TeeAspire.Offline.slnf -c Release --nologo \
-  --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" "$@"
-status=$?
+# Build everything first: the end-to-end suite runs the services' binaries as processes, and
+# `dotnet test` alone would only build each test project's own references.
+if dotnet build TeeAspire.Offline.slnf -c Release --nologo -v quiet; then
+  dotnet test TeeAspire.Offline.slnf -c Release --no-build --nologo \
+    --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" "$@"
+  status=$?
+else
+  echo "The build failed." >&2
+  status=1
+fi
 
 passed=0 failed=0 skipped=0
 for trx in "$results"/*.trx; do

@@ -47,7 +47,16 @@ public static partial class SigningApi
             return OpenAiErrors.BadRequest("A sign request needs id (chatcmpl-…), key_id, and lowercase-hex request_sha256 and response_sha256.");
         var text = $"{request.Id}:{request.RequestSha256}:{request.ResponseSha256}";
         var signed = new StoredSignature(request.Id!, text, key.Sign(text), SigningKey.SignatureAlgorithm, key.Fingerprint, request.KeyId);
-        await store.SaveAsync(signed);
+        try
+        {
+            await store.SaveAsync(signed);
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            // The signature is still valid and goes back to the worker (a non-stream answer carries it
+            // in a header); only fetching it later by id fails while Redis is away.
+            context.Response.Headers["x-tee-signature-stored"] = "false";
+        }
         return TypedResults.Json(new SignResponse(signed.Id, signed.Text, signed.Signature, signed.Algo, signed.SigningKeyFingerprint), JsonSerializerOptions.Web);
     }
 

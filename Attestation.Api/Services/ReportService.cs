@@ -20,7 +20,8 @@ public sealed partial class ReportService(
     ILogger<ReportService> logger)
 {
     private readonly AttestationOptions _options = options.Value;
-    private readonly Dictionary<string, string> _absent = new(StringComparer.Ordinal);
+    // Read by every report, written by the periodic IMDS refresh.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _absent = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private byte[]? _hclReport;
     private HclReport? _hcl;
@@ -102,11 +103,11 @@ public sealed partial class ReportService(
         {
             _instance = await imds.GetInstanceAsync(cancellationToken);
             _attestedDocument = await imds.GetAttestedDocumentAsync(cancellationToken);
-            _absent.Remove("imds_attested_document");
+            _absent.TryRemove("imds_attested_document", out _);
             if (_hcl is { Type: HclReportType.Tdx })
             {
                 _tdQuote = await imds.GetTdQuoteAsync(_hcl.HardwareReport, cancellationToken);
-                _absent.Remove("td_quote");
+                _absent.TryRemove("td_quote", out _);
             }
             else if (_hcl is { Type: HclReportType.Snp })
             {

@@ -16,6 +16,8 @@ public static class InferenceServiceExtensions
         builder.Services.AddSingleton<WorkerTelemetry>();
         builder.Services.AddSingleton<ChatService>();
         builder.Services.AddHostedService<BackendProbe>();
+        builder.Services.AddSingleton<UsageRetry>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<UsageRetry>());
         builder.Services.AddHealthChecks().AddCheck<BackendsHealthCheck>("ollama-backends");
 
         if (builder.Configuration.GetConnectionString("redis") is { Length: > 0 } redis)

@@ -19,6 +19,7 @@ public sealed partial class ChatService(
     ModelCatalog catalog,
     ICompletionSigner signer,
     IUsageRecorder usage,
+    UsageRetry usageRetry,
     WorkerTelemetry telemetry,
     IOptions<InferenceOptions> options,
     ILogger<ChatService> logger)
@@ -224,6 +225,7 @@ public sealed partial class ChatService(
         catch (Exception e) when (e is not OperationCanceledException || timeout.IsCancellationRequested)
         {
             LogUsageFailed(e.GetType().Name);
+            usageRetry.Enqueue(new CompletionUsage(call.KeyId, call.Request.Model, result.PromptTokens, result.CompletionTokens));
         }
         if (call.Request.Stream && result.ResponseSha256 is { } digest)
         {
@@ -253,7 +255,7 @@ public sealed partial class ChatService(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Backend {Endpoint} failed on attempt {Attempt}: {Reason}; failing over")]
     private partial void LogFailover(Uri endpoint, int attempt, string reason);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Recording usage failed: {Error}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recording usage failed ({Error}); queued for retry")]
     private partial void LogUsageFailed(string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Signing completion {Id} failed: {Error}")]

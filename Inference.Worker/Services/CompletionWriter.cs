@@ -126,7 +126,15 @@ public sealed class CompletionWriter(
 
         var body = WriteCompletion(sink);
         var digest = ResponseSink.Digest(body.Span);
-        var signature = await signer.SignAsync(new CompletionDigest(call.Id, call.KeyId, call.Request.Model, call.RequestSha256, digest), ct);
+        CompletionSignature? signature = null;
+        try
+        {
+            signature = await signer.SignAsync(new CompletionDigest(call.Id, call.KeyId, call.Request.Model, call.RequestSha256, digest), ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException && !ct.IsCancellationRequested)
+        {
+            // The answer is still delivered; without a signature header the client sees it is unsigned.
+        }
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
         if (signature is not null)
