@@ -66,4 +66,9 @@ test('a failing backend is an InternalServerError (503)', async () => {
     assert.equal(e.status, 503);
     return true;
   });
+  // The backend is taken out after the failures and probed back in; leave the stack serving.
+  for (let i = 0; i < 60; i++) {
+    try { await ok.chat.completions.create({ model: 'deepseek-r1', messages: [{ role: 'user', content: 'back?' }] }); return; } catch { await new Promise((r) => setTimeout(r, 500)); }
+  }
+  assert.fail('the backend did not come back');
 });

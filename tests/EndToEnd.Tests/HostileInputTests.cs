@@ -238,6 +238,8 @@ public sealed class HostileInputTests(StackFixture stack)
     {
         using var http = stack.Client(await KeyAsync());
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", TestContext.Current)).StatusCode);
+        // Other suites in this collection inject backend faults; wait until the worker is ready again.
+        await stack.WaitForWorkerHealthyAsync();
         using var response = await http.PostAsync(Chat, new StringContent(Valid, Encoding.UTF8, "application/json"), TestContext.Current);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }

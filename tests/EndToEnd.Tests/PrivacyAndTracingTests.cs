@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace TeeAspire.Tests;
 
@@ -50,13 +51,25 @@ public sealed class PrivacyAndTracingTests(StackFixture stack)
 
         using var response = await http.SendAsync(request, TestContext.Current);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!stack.Log("worker").Contains(traceId) && DateTime.UtcNow < deadline) await Task.Delay(100, TestContext.Current);
+        // Spans are written when they end, a little after the client has its answer: wait for all of them.
+        List<string> gatewaySpans = [], workerSpans = [];
+        bool Complete() =>
+            gatewaySpans.Any(s => s.Contains("/v1/chat/completions") && Regex.IsMatch(s, @"Activity\.Kind:\s+Server"))
+            && gatewaySpans.Any(s => Regex.IsMatch(s, @"Activity\.Kind:\s+Client")) // the call to the worker
+            && workerSpans.Any(s => s.Contains("inference.backend"))
+            && workerSpans.Any(s => s.Contains("inference.queue"))
+            && workerSpans.Any(s => s.Contains("api/chat"));
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        do
+        {
+            await Task.Delay(100, TestContext.Current);
+            gatewaySpans = Spans(stack.Log("gateway"), traceId);
+            workerSpans = Spans(stack.Log("worker"), traceId);
+        }
+        while (!Complete() && DateTime.UtcNow < deadline);
 
-        var gatewaySpans = Spans(stack.Log("gateway"), traceId);
-        var workerSpans = Spans(stack.Log("worker"), traceId);
-        Assert.Contains(gatewaySpans, s => s.Contains("POST /v1/chat/completions") || s.Contains("/v1/chat/completions"));
-        Assert.Contains(gatewaySpans, s => System.Text.RegularExpressions.Regex.IsMatch(s, @"Activity\.Kind:\s+Client")); // the call to the worker
+        Assert.Contains(gatewaySpans, s => s.Contains("/v1/chat/completions") && Regex.IsMatch(s, @"Activity\.Kind:\s+Server"));
+        Assert.Contains(gatewaySpans, s => Regex.IsMatch(s, @"Activity\.Kind:\s+Client"));
         Assert.Contains(workerSpans, s => s.Contains("inference.backend"));
         Assert.Contains(workerSpans, s => s.Contains("inference.queue"));
         Assert.Contains(workerSpans, s => s.Contains("api/chat"));

@@ -121,6 +121,18 @@ public sealed class StackFixture : IAsyncLifetime
         return ((string)json["id"]!, (string)json["key"]!);
     }
 
+    /// <summary>Waits (≤ 30 s) until the worker's /health is 200: its backend is in service again after injected faults.</summary>
+    public async Task WaitForWorkerHealthyAsync()
+    {
+        using var http = new HttpClient { BaseAddress = Worker, Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await http.GetAsync("/health")).StatusCode != System.Net.HttpStatusCode.OK)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the worker did not become healthy again");
+            await Task.Delay(200);
+        }
+    }
+
     public async Task InjectFaultAsync(string kind, int count)
     {
         using var http = new HttpClient { BaseAddress = FakeOllama };
