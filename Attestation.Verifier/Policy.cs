@@ -23,6 +23,10 @@ public sealed class VerificationPolicy
     [JsonIgnore]
     public X509Certificate2? IntelRoot { get; set; }
 
+    /// <summary>Intel PCS TCB info for the platform (<c>/tdx/certification/v4/tcb?fmspc=…</c> response), to report the TCB status.</summary>
+    [JsonIgnore]
+    public string? TdxTcbInfo { get; set; }
+
     /// <summary>Roots for the IMDS attested document's signer; empty: the system trust store.</summary>
     [JsonIgnore]
     public List<X509Certificate2> ImdsRoots { get; set; } = [];

@@ -6,6 +6,9 @@ namespace TeeAspire.Attestation.Verifier;
 /// <summary>The outcome of verifying a report: every check with its reason, and the attested signing key.</summary>
 public sealed record VerificationResult(IReadOnlyList<CheckResult> Checks, byte[]? SigningKeySpki)
 {
+    /// <summary>The TDX TCB status under the given PCS collateral, reported apart from the checks (null if not evaluated).</summary>
+    public TcbStatus? Tcb { get; init; }
+
     public bool Passed => Checks.Count > 0 && Checks.All(c => c.Passed);
 }
 
@@ -29,15 +32,18 @@ public static class ReportVerifier
     {
         var checks = new List<CheckResult>();
         byte[]? spki = null;
+        TcbStatus? tcb = null;
         try
         {
             spki = Check(report, nonce, policy, checks);
+            if (policy.TdxTcbInfo is not null && report.GetProperty("evidence").TryGetProperty("td_quote", out var td))
+                tcb = TdxTcb.Evaluate(TdxQuote.Parse(Convert.FromBase64String(td.GetString()!)), policy.TdxTcbInfo);
         }
         catch (Exception e) when (e is JsonException or FormatException or KeyNotFoundException or InvalidOperationException or EvidenceFormatException or CryptographicException)
         {
             checks.Add(CheckResult.Fail("report.format", "the report is malformed: " + e.Message));
         }
-        return new VerificationResult(checks, spki);
+        return new VerificationResult(checks, spki) { Tcb = tcb };
     }
 
     private static byte[]? Check(JsonElement report, byte[] nonce, VerificationPolicy policy, List<CheckResult> checks)

@@ -8,7 +8,7 @@ using System.Text.Json.Nodes;
 
 namespace TeeAspire.Attestation.Verifier.Cli;
 
-public sealed record VerifierOptions(bool AllowInsecure, FileInfo? Policy, FileInfo? IntelRoot, FileInfo? ImdsRoot);
+public sealed record VerifierOptions(bool AllowInsecure, FileInfo? Policy, FileInfo? IntelRoot, FileInfo? ImdsRoot, FileInfo? TcbInfo = null);
 
 /// <summary>The CLI's commands; each prints one line per check and returns 0 only if all pass.</summary>
 public static class Commands
@@ -117,6 +117,7 @@ public static class Commands
         policy.AllowInsecurePlatform |= options.AllowInsecure;
         if (options.IntelRoot is not null) policy.IntelRoot = X509Certificate2.CreateFromPem(File.ReadAllText(options.IntelRoot.FullName));
         if (options.ImdsRoot is not null) policy.ImdsRoots.Add(X509Certificate2.CreateFromPem(File.ReadAllText(options.ImdsRoot.FullName)));
+        if (options.TcbInfo is not null) policy.TdxTcbInfo = File.ReadAllText(options.TcbInfo.FullName);
         return policy;
     }
 
@@ -125,6 +126,7 @@ public static class Commands
         foreach (var check in result.Checks)
             Console.WriteLine($"{(check.Passed ? "PASS" : "FAIL")} {check.Name} — {check.Reason}");
         Console.WriteLine(result.Passed ? "VERIFIED: every check passed" : $"NOT VERIFIED: {result.Checks.Count(c => !c.Passed)} check(s) failed");
+        if (result.Tcb is { } tcb) Console.WriteLine($"TDX TCB status (reported separately): {tcb.Status} — {tcb.Reason}");
         return result.Passed ? 0 : 1;
     }
 }

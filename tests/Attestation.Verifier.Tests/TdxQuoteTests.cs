@@ -93,3 +93,49 @@ public sealed class TdxQuoteTests
     public void TruncatedQuotesAreRejected(int length) =>
         Assert.Throws<EvidenceFormatException>(() => TdxQuote.Parse(Quote().AsSpan(0, length)));
 }
+
+/// <summary>TCB status of the production quote under Intel's sample PCS collateral.</summary>
+public sealed class TdxTcbTests
+{
+    private static TdxQuote Quote() => TdxQuote.Parse(TestData.Bytes("intel-tdx/tdx_prod_quote_SPR_E4.dat"));
+
+    [Fact]
+    public void ThePckCertificateCarriesTheFmspcAndTcbComponents()
+    {
+        var pck = TdxTcb.ReadPckExtensions(Quote().PckChain[0]);
+
+        Assert.Equal("50806f000000", Convert.ToHexStringLower(pck.Fmspc));
+        Assert.Equal(11, pck.PceSvn);
+        Assert.Equal([3, 3, 2, 2, 2, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0], pck.SgxComponents);
+    }
+
+    [Fact]
+    public void TheSampleQuoteReachesNoLevelOfTheSampleCollateral()
+    {
+        var status = TdxTcb.Evaluate(Quote(), TestData.Text("intel-tdx/sample_tcbInfo_response"));
+
+        // The PCK's CPUSVN components (3,3,…) are below both levels' (5,5,…): no level is reached.
+        Assert.Equal("Unrecognized", status.Status);
+        Assert.False(string.IsNullOrEmpty(status.Reason));
+    }
+
+    [Fact]
+    public void CollateralForAnotherPlatformIsUnrecognized()
+    {
+        var other = TestData.Text("intel-tdx/sample_tcbInfo_response").Replace("\"fmspc\":\"50806f000000\"", "\"fmspc\":\"00906ed50000\"");
+
+        Assert.Equal("Unrecognized", TdxTcb.Evaluate(Quote(), other).Status);
+    }
+
+    [Fact]
+    public void ALevelThePlatformReachesGivesItsStatus()
+    {
+        // Lower the UpToDate level to what this platform has: it is then UpToDate.
+        var json = System.Text.Json.Nodes.JsonNode.Parse(TestData.Text("intel-tdx/sample_tcbInfo_response"))!;
+        var tcb = json["tcbInfo"]!["tcbLevels"]![0]!["tcb"]!;
+        foreach (var c in tcb["sgxtcbcomponents"]!.AsArray()) c!["svn"] = 0;
+        foreach (var c in tcb["tdxtcbcomponents"]!.AsArray()) c!["svn"] = 0;
+
+        Assert.Equal("UpToDate", TdxTcb.Evaluate(Quote(), json.ToJsonString()).Status);
+    }
+}

@@ -1,0 +1,82 @@
+using System.Formats.Asn1;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+
+namespace TeeAspire.Attestation.Verifier;
+
+/// <summary>A TDX platform's TCB status under Intel PCS collateral, and why.</summary>
+public sealed record TcbStatus(string Status, string Reason, string? TcbDate);
+
+/// <summary>
+/// Evaluates a TDX quote's TCB against Intel PCS TCB info (<c>/tdx/certification/v4/tcb</c>): the
+/// PCK certificate's SGX extensions give the platform's FMSPC, CPUSVN components and PCESVN; the
+/// quote body gives TEE_TCB_SVN; the first TCB level that all of them reach gives the status.
+/// Reported apart from the pass/fail checks: it changes over time as Intel publishes updates.
+/// The collateral's own signature is not checked here (it needs the TCB signing chain from PCS).
+/// </summary>
+public static class TdxTcb
+{
+    private const string SgxExtensions = "1.2.840.113741.1.13.1";
+    private const string TcbOid = SgxExtensions + ".2";
+    private const string FmspcOid = SgxExtensions + ".4";
+
+    public sealed record PckTcb(byte[] Fmspc, int[] SgxComponents, int PceSvn);
+
+    public static PckTcb ReadPckExtensions(X509Certificate2 pck)
+    {
+        var extension = pck.Extensions.FirstOrDefault(e => e.Oid?.Value == SgxExtensions)
+            ?? throw new EvidenceFormatException("PCK certificate: no SGX extensions");
+        var reader = new AsnReader(extension.RawData, AsnEncodingRules.DER).ReadSequence();
+        byte[]? fmspc = null;
+        var components = new int[16];
+        var pceSvn = -1;
+        while (reader.HasData)
+        {
+            var entry = reader.ReadSequence();
+            var oid = entry.ReadObjectIdentifier();
+            if (oid == FmspcOid) fmspc = entry.ReadOctetString();
+            else if (oid == TcbOid)
+            {
+                var tcb = entry.ReadSequence();
+                while (tcb.HasData)
+                {
+                    var item = tcb.ReadSequence();
+                    var id = item.ReadObjectIdentifier();
+                    var index = int.Parse(id[(TcbOid.Length + 1)..]);
+                    if (index is >= 1 and <= 16) components[index - 1] = (int)item.ReadInteger();
+                    else if (index == 17) pceSvn = (int)item.ReadInteger();
+                    else item.ReadEncodedValue();
+                }
+            }
+            else entry.ReadEncodedValue();
+        }
+        if (fmspc is null || pceSvn < 0) throw new EvidenceFormatException("PCK certificate: SGX extensions lack FMSPC or TCB");
+        return new PckTcb(fmspc, components, pceSvn);
+    }
+
+    public static TcbStatus Evaluate(TdxQuote quote, string tcbInfoResponse)
+    {
+        var pck = ReadPckExtensions(quote.PckChain[0]);
+        using var doc = JsonDocument.Parse(tcbInfoResponse);
+        var info = doc.RootElement.GetProperty("tcbInfo");
+        if (info.GetProperty("id").GetString() != "TDX") return new TcbStatus("Unrecognized", "the collateral is not TDX TCB info", null);
+        var fmspc = Convert.ToHexStringLower(pck.Fmspc);
+        if (!string.Equals(info.GetProperty("fmspc").GetString(), fmspc, StringComparison.OrdinalIgnoreCase))
+            return new TcbStatus("Unrecognized", $"the collateral is for FMSPC {info.GetProperty("fmspc").GetString()}, the platform is {fmspc}", null);
+        var teeTcbSvn = quote.Body[..16];
+        foreach (var level in info.GetProperty("tcbLevels").EnumerateArray())
+        {
+            var tcb = level.GetProperty("tcb");
+            var sgx = tcb.GetProperty("sgxtcbcomponents").EnumerateArray().Select(c => c.GetProperty("svn").GetInt32()).ToArray();
+            var tdx = tcb.GetProperty("tdxtcbcomponents").EnumerateArray().Select(c => c.GetProperty("svn").GetInt32()).ToArray();
+            var reached = sgx.Select((svn, i) => pck.SgxComponents[i] >= svn).All(x => x)
+                && pck.PceSvn >= tcb.GetProperty("pcesvn").GetInt32()
+                && tdx.Select((svn, i) => teeTcbSvn[i] >= svn).All(x => x);
+            if (!reached) continue;
+            var date = level.TryGetProperty("tcbDate", out var d) ? d.GetString() : null;
+            return new TcbStatus(level.GetProperty("tcbStatus").GetString() ?? "Unrecognized",
+                $"the platform (FMSPC {fmspc}, PCESVN {pck.PceSvn}, TEE_TCB_SVN {Convert.ToHexStringLower(teeTcbSvn[..4])}…) reaches the level of {date}", date);
+        }
+        return new TcbStatus("Unrecognized", "the platform's TCB is below every level in the collateral", null);
+    }
+}
