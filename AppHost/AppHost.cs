@@ -11,7 +11,7 @@ builder.AddDockerComposeEnvironment("tee-vm")
 var masterKey = builder.AddParameter("master-key", secret: true);
 var internalToken = builder.AddParameter("internal-token", secret: true);
 // GPU is opt-in (`Parameters:ollama-gpu=true`), for a GPU TEE size later.
-var ollamaGpu = builder.AddParameter("ollama-gpu", "false", publishValueAsDefault: true);
+builder.AddParameter("ollama-gpu", "false", publishValueAsDefault: true);
 
 // API keys, signatures and usage live in Redis, so it persists to a volume.
 var redis = builder.AddRedis("redis")
@@ -38,7 +38,8 @@ var attestation = builder.AddProject<Projects.Attestation_Api>("attestation")
     .WithReference(redis).WaitFor(redis)
     .WithEnvironment("Attestation__InternalToken", internalToken)
     .WithHttpHealthCheck("/health")
-    .PublishAsDockerComposeService((_, service) => AttestationContainer.GrantTeeAccess(service));
+    // Published from Attestation.Api/Dockerfile (it adds tpm2-tools); the compose service gets the TEE devices.
+    .PublishAsDockerFile(container => container.PublishAsDockerComposeService((_, service) => AttestationContainer.GrantTeeAccess(service)));
 
 var worker = builder.AddProject<Projects.Inference_Worker>("inference-worker")
     .WithReference(redis).WaitFor(redis)
@@ -55,7 +56,6 @@ builder.AddProject<Projects.Gateway_Api>("gateway")
     .WithReference(worker).WaitFor(worker)
     .WithReference(attestation).WaitFor(attestation)
     .WithEnvironment("TEE_MASTER_KEY", masterKey)
-    .WithEnvironment("Gateway__OllamaGpu", ollamaGpu)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health")
     .PublishAsDockerComposeService((_, service) => service.Restart = "unless-stopped");
