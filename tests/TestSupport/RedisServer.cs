@@ -12,7 +12,7 @@ public sealed class RedisServer : IAsyncDisposable
     private readonly string _dir;
     private Process? _process;
 
-    public int Port { get; }
+    public int Port { get; private set; }
     public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false,connectTimeout=2000,syncTimeout=2000";
 
     private RedisServer(int port, string dir)
@@ -24,8 +24,19 @@ public sealed class RedisServer : IAsyncDisposable
     public static async Task<RedisServer> StartAsync(CancellationToken cancellationToken = default)
     {
         var server = new RedisServer(FreePort.Next(), Directory.CreateTempSubdirectory("tee-redis-").FullName);
-        await server.RestartAsync(cancellationToken);
-        return server;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await server.RestartAsync(cancellationToken);
+                return server;
+            }
+            catch (InvalidOperationException) when (attempt < 5)
+            {
+                // Another process took the free port between our check and redis-server's bind: try another.
+                server.Port = FreePort.Next();
+            }
+        }
     }
 
     /// <summary>Starts the server (again, on the same port) and waits until it answers PING.</summary>
