@@ -42,6 +42,20 @@ public sealed class StackFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // Ports are found free, then bound by other processes a moment later; another test process
+        // may take one in between, so a failed start is retried on new ports.
+        for (var attempt = 1; ; attempt++)
+        {
+            ChoosePorts();
+            var (code, output) = await RunScriptAsync("up", "--fake-ollama", "--swtpm");
+            if (code == 0 && output.Contains("READY")) return;
+            await RunScriptAsync("down");
+            if (attempt == 3) throw new InvalidOperationException($"the local stack did not start (exit {code}):\n{output}");
+        }
+    }
+
+    private void ChoosePorts()
+    {
         int Port(string name)
         {
             var port = FreePort.Next();
@@ -66,9 +80,6 @@ public sealed class StackFixture : IAsyncLifetime
         _env["Inference__DefaultSlots"] = "4";
         _env["RateLimit__PublicRpmPerIp"] = "100000";
         _env["Gateway__DefaultLimits__Rpm"] = "100000";
-        var (code, output) = await RunScriptAsync("up", "--fake-ollama", "--swtpm");
-        if (code != 0 || !output.Contains("READY"))
-            throw new InvalidOperationException($"the local stack did not start (exit {code}):\n{output}");
     }
 
     private static bool PortFree(int port)

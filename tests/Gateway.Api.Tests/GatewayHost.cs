@@ -40,16 +40,31 @@ public sealed class GatewayHost : IAsyncDisposable
     {
         var redis = await RedisServer.StartAsync();
         var ollama = await OllamaDoubleServer.StartAsync(o => { o.TokensPerSecond = 0; backend?.Invoke(o); });
-        var port = FreePort.Next();
-        var worker = new WebApplicationFactory<WorkerProgram>().WithWebHostBuilder(b =>
+        // The worker listens on a port found free a moment earlier; if another process took it meanwhile, try another.
+        int port;
+        WebApplicationFactory<WorkerProgram> worker;
+        for (var attempt = 1; ; attempt++)
         {
-            b.UseSetting("ConnectionStrings:redis", redis.ConnectionString);
-            b.UseSetting("ConnectionStrings:deepseek-r1-1-5b", ollama.ConnectionString("deepseek-r1:1.5b"));
-            b.UseSetting("ConnectionStrings:deepseek-r1-7b", ollama.ConnectionString("deepseek-r1:7b"));
-            b.UseSetting("Inference:DefaultSlots", "4");
-        });
-        worker.UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, port));
-        worker.StartServer();
+            port = FreePort.Next();
+            worker = new WebApplicationFactory<WorkerProgram>().WithWebHostBuilder(b =>
+            {
+                b.UseSetting("ConnectionStrings:redis", redis.ConnectionString);
+                b.UseSetting("ConnectionStrings:deepseek-r1-1-5b", ollama.ConnectionString("deepseek-r1:1.5b"));
+                b.UseSetting("ConnectionStrings:deepseek-r1-7b", ollama.ConnectionString("deepseek-r1:7b"));
+                b.UseSetting("Inference:DefaultSlots", "4");
+            });
+            var listenOn = port;
+            worker.UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, listenOn));
+            try
+            {
+                worker.StartServer();
+                break;
+            }
+            catch (IOException) when (attempt < 5)
+            {
+                await worker.DisposeAsync();
+            }
+        }
         var settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:redis"] = redis.ConnectionString,
