@@ -184,7 +184,7 @@ public sealed partial class ChatService(
                     ? new Attempt(false, "backend rejected the request", ClientError: "The model backend rejected the request parameters.")
                     : new Attempt(false, $"backend answered {status}");
             }
-            await using var reader = new NdjsonReader(await response.Content.ReadAsStreamAsync(ct), _options.FirstByteTimeout);
+            await using var reader = new NdjsonReader(await response.Content.ReadAsStreamAsync(ct), _options.FirstByteTimeout, _options.IdleTimeout);
             OllamaChunk? first;
             try
             {

@@ -99,9 +99,14 @@ public static class OllamaProtocol
     };
 }
 
-/// <summary>Reads NDJSON lines from a backend response, with a limit on silence between lines.</summary>
-public sealed class NdjsonReader(Stream stream, TimeSpan idleTimeout) : IAsyncDisposable
+/// <summary>
+/// Reads NDJSON lines from a backend response, with a limit on silence: the first line may take
+/// <paramref name="firstLineTimeout"/> (the model may be loading), every later one <paramref name="idleTimeout"/>.
+/// </summary>
+public sealed class NdjsonReader(Stream stream, TimeSpan firstLineTimeout, TimeSpan idleTimeout) : IAsyncDisposable
 {
+    private bool _firstLineRead;
+
     private const int MaxLineBytes = 1 << 20;
     private readonly PipeReader _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
 
@@ -109,7 +114,7 @@ public sealed class NdjsonReader(Stream stream, TimeSpan idleTimeout) : IAsyncDi
     public async ValueTask<OllamaChunk?> ReadAsync(CancellationToken cancellationToken)
     {
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        idle.CancelAfter(idleTimeout);
+        idle.CancelAfter(_firstLineRead ? idleTimeout : firstLineTimeout);
         while (true)
         {
             ReadResult result;
@@ -129,6 +134,7 @@ public sealed class NdjsonReader(Stream stream, TimeSpan idleTimeout) : IAsyncDi
                 var chunk = Parse(line);
                 _reader.AdvanceTo(buffer.GetPosition(1, pos));
                 if (chunk is null) continue;
+                _firstLineRead = true;
                 return chunk;
             }
             if (buffer.Length > MaxLineBytes) throw new InvalidDataException("The backend sent an oversized line.");

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 
 namespace Inference.Worker.Services;
@@ -58,9 +57,6 @@ public sealed class ResponseSink(HttpResponse response) : IDisposable
         BytesWritten += bytes.Length;
         Started = true;
     }
-
-    public ValueTask SendTextAsync(string text, CancellationToken cancellationToken) =>
-        SendAsync(Encoding.UTF8.GetBytes(text), cancellationToken);
 
     /// <summary>lowercase hex SHA-256 of everything sent so far.</summary>
     public string Digest() => Convert.ToHexStringLower(_hash.GetCurrentHash());

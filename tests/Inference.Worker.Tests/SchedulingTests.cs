@@ -151,6 +151,24 @@ public sealed class SchedulingTests
     }
 
     [Fact]
+    public async Task ABackendSilentLongerThanTheIdleTimeoutEndsTheStreamButTheFirstTokenMayTakeLonger()
+    {
+        // A token every 500 ms: the first arrives within FirstByteTimeout, the second breaks the 200 ms idle limit.
+        await using var host = await WorkerHost.StartAsync(backend: o => o.TokensPerSecond = 2,
+            settings: new Dictionary<string, string?> { ["Inference:IdleTimeout"] = "00:00:00.200", ["Inference:FirstByteTimeout"] = "00:00:10" });
+        using var http = host.CreateClient();
+
+        using var response = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Body(stream: true) },
+            HttpCompletionOption.ResponseHeadersRead, TestContext.Current);
+        var events = await Sse.ReadAllAsync(response, TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains(events, e => e.Contains("reasoning_content", StringComparison.Ordinal));
+        Assert.DoesNotContain("[DONE]", events);
+        Assert.Equal("backend_failed", (string?)Sse.Json(events[^1])["error"]!["code"]);
+    }
+
+    [Fact]
     public async Task AFullQueueAnswers503WithRetryAfter()
     {
         await using var host = await WorkerHost.StartAsync(backend: o => o.TokensPerSecond = 20,
