@@ -71,10 +71,11 @@ public sealed class ConcurrencyTests(RedisFixture redis) : IClassFixture<RedisFi
     {
         await using var connection = await redis.ConnectAsync();
         var partition = RedisFixture.NewPartition();
-        using var limiter = Limiter(connection, partition, 1, TimeSpan.FromMilliseconds(600));
+        // Renewed every TTL/3; a TTL of 2 s leaves room for a busy machine's late timer callbacks.
+        using var limiter = Limiter(connection, partition, 1, TimeSpan.FromSeconds(2));
 
         using var held = await limiter.AcquireAsync(1, TestContext.Current);
-        await Task.Delay(1500, TestContext.Current);
+        await Task.Delay(5000, TestContext.Current); // 2.5 TTLs: without renewal the lease would be gone
 
         Assert.False((await limiter.AcquireAsync(1, TestContext.Current)).IsAcquired);
     }
