@@ -14,5 +14,8 @@ public static class TeeHeaders
     /// <summary>Worker → client: the signing key's fingerprint.</summary>
     public const string SigningKey = "x-tee-signing-key";
 
+    /// <summary>Service → service: the internal token (<c>Attestation:InternalToken</c>) that every internal call carries.</summary>
+    public const string InternalToken = "x-tee-internal-token";
+
     public const string InternalPrefix = "x-tee-";
 }
