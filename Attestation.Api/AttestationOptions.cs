@@ -5,20 +5,23 @@ public sealed class AttestationOptions
 {
     public const string Section = "Attestation";
 
-    /// <summary>Shared secret the worker sends to <c>POST /internal/sign</c>; signing is off without it.</summary>
+    /// <summary>Shared secret internal calls carry (<c>x-tee-internal-token</c>), e.g. <c>POST /internal/keys</c>; key registration is off without it.</summary>
     public string? InternalToken { get; set; }
+
+    /// <summary>How long a registered key stays in the key set without a renewal (services renew every 30 s).</summary>
+    public TimeSpan KeyLeaseTtl { get; set; } = TimeSpan.FromSeconds(90);
+
+    /// <summary>How often expired key leases are dropped (and the evidence re-bound if the set changed).</summary>
+    public TimeSpan KeySweepInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     public TpmOptions Tpm { get; set; } = new();
 
     public ImdsOptions Imds { get; set; } = new();
 
-    /// <summary>How long completion signatures stay fetchable.</summary>
-    public TimeSpan SignatureTtl { get; set; } = TimeSpan.FromDays(7);
-
     /// <summary>Where configfs-tsm lives (a direct TDX/SNP quote where the platform offers one).</summary>
     public string ConfigfsTsmPath { get; set; } = "/sys/kernel/config/tsm/report";
 
-    /// <summary>How often the slow Azure evidence (IMDS) is refreshed.</summary>
+    /// <summary>How often the slow Azure evidence (IMDS attested document, TD quote) is refreshed and the boot report rebuilt.</summary>
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(30);
 }
 

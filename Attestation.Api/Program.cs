@@ -9,7 +9,8 @@ var app = builder.Build();
 app.WarmUpAttestation();
 
 app.MapReportApi();
-app.MapSigningApi();
+app.MapKeysApi();
+app.MapSignatureApi();
 app.MapDefaultEndpoints();
 
 app.Run();

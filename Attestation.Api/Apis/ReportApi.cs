@@ -1,3 +1,4 @@
+using Attestation.Api.Model;
 using Attestation.Api.Services;
 using TeeAspire.OpenAi;
 
@@ -31,7 +32,7 @@ public static class ReportApi
         if (!reports.Ready) return OpenAiErrors.ServiceUnavailable("Evidence is still being collected; retry shortly.", "not_ready");
         var report = await reports.GetAsync(nonce, context.RequestAborted);
         context.Response.Headers.CacheControl = nonce is null ? "public, max-age=60" : "no-store";
-        return TypedResults.Json(report);
+        return TypedResults.Json(report, ReportJsonContext.Default.AttestationReport);
     }
 
     public static byte[]? ParseNonce(string hex)

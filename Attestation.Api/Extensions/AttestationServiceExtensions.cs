@@ -1,7 +1,9 @@
 using Attestation.Api;
+using Attestation.Api.Keys;
 using Attestation.Api.Services;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using RateLimit.Store;
 using StackExchange.Redis;
 
 namespace Microsoft.Extensions.Hosting;
@@ -10,8 +12,12 @@ public static class AttestationServiceExtensions
 {
     public static IHostApplicationBuilder AddAttestationServices(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<AttestationOptions>().Bind(builder.Configuration.GetSection(AttestationOptions.Section));
-        builder.Services.AddSingleton<SigningKey>();
+        builder.Services.AddOptions<AttestationOptions>().Bind(builder.Configuration.GetSection(AttestationOptions.Section))
+            .Validate(o => o.KeyLeaseTtl > TimeSpan.Zero && o.KeySweepInterval > TimeSpan.Zero && o.RefreshInterval > TimeSpan.Zero,
+                "Attestation:KeyLeaseTtl, KeySweepInterval and RefreshInterval must be positive")
+            .ValidateOnStart();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<KeyRegistry>();
         builder.Services.AddSingleton<TpmTools>();
         builder.Services.AddSingleton<TpmEvidence>();
         builder.Services.AddSingleton<ReportService>();
@@ -24,13 +30,8 @@ public static class AttestationServiceExtensions
         });
         var redis = builder.Configuration.GetConnectionString("redis");
         if (string.IsNullOrWhiteSpace(redis))
-            throw new InvalidOperationException("The attestation service keeps signatures in Redis: set ConnectionStrings__redis.");
-        builder.Services.AddSingleton<IConnectionMultiplexer>(_ =>
-        {
-            var config = ConfigurationOptions.Parse(redis);
-            config.AbortOnConnectFail = false;
-            return ConnectionMultiplexer.Connect(config);
-        });
+            throw new InvalidOperationException("The attestation service serves completion signatures from Redis: set ConnectionStrings__redis.");
+        builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnections.Connect(redis));
         builder.Services.AddSingleton<SignatureStore>();
         builder.Services.AddHealthChecks().AddCheck<EvidenceReadyCheck>("evidence");
         return builder;
