@@ -42,6 +42,9 @@ public sealed class InferenceOptions
     /// <summary>Tokens-per-minute budget assumed for a key the gateway never admitted (normally the gateway's value is stored at admission).</summary>
     public int DefaultTpm { get; set; } = 100_000;
 
+    /// <summary>How long completion signatures stay fetchable at <c>GET /v1/signature/{id}</c>.</summary>
+    public TimeSpan SignatureTtl { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>Largest request body accepted, in bytes.</summary>
     public long MaxRequestBytes { get; set; } = 1 << 20;
 

@@ -151,7 +151,7 @@ public sealed class ApiKeyStore : IDisposable
 
     public async Task<KeyUsage> UsageAsync(string id)
     {
-        var fields = await Db.HashGetAsync($"tee:usage:{{{id}}}", ["requests", "prompt_tokens", "completion_tokens"]);
+        var fields = await Db.HashGetAsync(TeeAspire.Contracts.RedisContract.UsageKey(id), [TeeAspire.Contracts.RedisContract.UsageFields.Requests, TeeAspire.Contracts.RedisContract.UsageFields.PromptTokens, TeeAspire.Contracts.RedisContract.UsageFields.CompletionTokens]);
         return new KeyUsage((long?)fields[0] ?? 0, (long?)fields[1] ?? 0, (long?)fields[2] ?? 0);
     }
 

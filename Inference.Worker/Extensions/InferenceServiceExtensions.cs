@@ -1,5 +1,8 @@
 using Inference.Worker;
 using Inference.Worker.Services;
+using Inference.Worker.Signing;
+using Inference.Worker.Usage;
+using TeeAspire.Attestation.Verifier;
 using RateLimit.Store;
 using StackExchange.Redis;
 
@@ -23,18 +26,17 @@ public static class InferenceServiceExtensions
         if (builder.Configuration.GetConnectionString("redis") is { Length: > 0 } redis)
         {
             builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnections.Connect(redis));
-            builder.Services.AddSingleton<IUsageRecorder, RedisUsageRecorder>();
+            builder.Services.AddSingleton<ICompletionRecorder, RedisCompletionRecorder>();
         }
         else
         {
-            builder.Services.AddSingleton<IUsageRecorder, MetricsOnlyUsageRecorder>();
+            builder.Services.AddSingleton<ICompletionRecorder, MetricsOnlyRecorder>();
         }
-        var attestation = builder.Configuration["services:attestation:https:0"] is { Length: > 0 } https ? https : builder.Configuration["services:attestation:http:0"];
-        var token = builder.Configuration["Attestation:InternalToken"];
-        if (!string.IsNullOrEmpty(attestation) && !string.IsNullOrEmpty(token))
-            builder.Services.AddHttpClient<ICompletionSigner, AttestationSigner>(http => AttestationSigner.Configure(http, attestation, token));
-        else
-            builder.Services.AddSingleton<ICompletionSigner, UnsignedCompletions>();
+        // The answer-signing key lives here, in memory, and is registered for the attested key set.
+        builder.Services.AddSingleton<AnswerSigningKey>();
+        builder.Services.AddSingleton<AnswerSigner>();
+        builder.AddKeyRegistration(new KeyToRegister(KeyPurposes.AnswerSigning, KeyPurposes.Es256,
+            sp => sp.GetRequiredService<AnswerSigningKey>().Spki, "inference-worker"));
         return builder;
     }
 

@@ -3,7 +3,11 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Inference.Worker.Model;
+using Inference.Worker.Signing;
+using Inference.Worker.Usage;
 using Microsoft.Extensions.Options;
+using TeeAspire.Attestation.Verifier;
+using TeeAspire.Contracts;
 using TeeAspire.OpenAi;
 
 namespace Inference.Worker.Services;
@@ -11,14 +15,14 @@ namespace Inference.Worker.Services;
 /// <summary>
 /// One chat completion end to end: validate, queue for a slot, call Ollama (failing over to
 /// another backend until the first byte), translate the NDJSON stream to OpenAI's shape, hash
-/// every byte, record usage and have the digest signed.
+/// every byte, sign the answer and record usage with the signature.
 /// </summary>
 public sealed partial class ChatService(
     Scheduler scheduler,
     BackendPool pool,
     ModelCatalog catalog,
-    ICompletionSigner signer,
-    IUsageRecorder usage,
+    AnswerSigner signer,
+    ICompletionRecorder recorder,
     UsageRetry usageRetry,
     WorkerTelemetry telemetry,
     IOptions<InferenceOptions> options,
@@ -29,6 +33,12 @@ public sealed partial class ChatService(
     public async Task HandleAsync(HttpContext context)
     {
         var ct = context.RequestAborted;
+        if (!TryReadAnswerNonce(context, out var nonce))
+        {
+            await OpenAiErrors.WriteAsync(context, 400, $"'{AnswerStatement.NonceHeader}' must be hex of 16–64 bytes (32–128 hex digits), sent once.",
+                "invalid_request_error", AnswerStatement.NonceHeader, "invalid_answer_nonce");
+            return;
+        }
         var body = await ReadBodyAsync(context);
         if (body is null) return;
 
@@ -54,14 +64,26 @@ public sealed partial class ChatService(
         Activity.Current?.SetTag(TeeTelemetry.ModelAttribute, request.Model);
         var think = _options.SendThink && ollamaModel.StartsWith("deepseek-r1", StringComparison.Ordinal) ? !_options.OmitReasoning : (bool?)null;
         var call = new Call(
-            "chatcmpl-" + Guid.NewGuid().ToString("N")[..24],
+            CompletionIds.New(),
             keyId,
             request,
             ollamaModel,
             OllamaProtocol.BuildChatBody(request, ollamaModel, think),
             ResponseSink.Digest(body.Value.Span),
+            nonce,
             Stopwatch.GetTimestamp());
         await RunAsync(context, call, ct);
+    }
+
+    /// <summary>The client's optional answer nonce (PROTOCOL.md, "Answer statement"), lowercased; false if it is malformed.</summary>
+    private static bool TryReadAnswerNonce(HttpContext context, out string? nonce)
+    {
+        nonce = null;
+        var values = context.Request.Headers[AnswerStatement.NonceHeader];
+        if (values.Count == 0) return true;
+        if (values.Count > 1 || values[0] is not { Length: <= 128 } value) return false;
+        nonce = value.ToLowerInvariant();
+        return AnswerStatement.IsNonce(nonce);
     }
 
     private async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext context)
@@ -217,26 +239,20 @@ public sealed partial class ChatService(
         telemetry.Tokens.Add(result.PromptTokens, new KeyValuePair<string, object?>("type", "prompt"), new KeyValuePair<string, object?>(TeeTelemetry.ModelAttribute, call.Request.Model));
         telemetry.Tokens.Add(result.CompletionTokens, new KeyValuePair<string, object?>("type", "completion"), new KeyValuePair<string, object?>(TeeTelemetry.ModelAttribute, call.Request.Model));
         // Usage and signatures are recorded even if the client went away: the tokens were spent.
+        // A stream is signed here, after its last byte; a non-stream answer was signed before its body was sent.
+        var signature = result.Signature;
+        if (signature is null && call.Request.Stream && result.ResponseSha256 is { } digest)
+            signature = signer.Sign(call.Id, call.Created, call.RequestSha256, digest, call.Nonce);
+        var record = new CompletionRecord(call.Id, call.Created, call.KeyId, call.Request.Model, result.PromptTokens, result.CompletionTokens, call.Nonce, signature);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         try
         {
-            await usage.RecordAsync(new CompletionUsage(call.KeyId, call.Request.Model, result.PromptTokens, result.CompletionTokens), timeout.Token);
+            await recorder.RecordAsync(record, timeout.Token);
         }
         catch (Exception e) when (e is not OperationCanceledException || timeout.IsCancellationRequested)
         {
-            LogUsageFailed(e.GetType().Name);
-            usageRetry.Enqueue(new CompletionUsage(call.KeyId, call.Request.Model, result.PromptTokens, result.CompletionTokens));
-        }
-        if (call.Request.Stream && result.ResponseSha256 is { } digest)
-        {
-            try
-            {
-                await signer.SignAsync(new CompletionDigest(call.Id, call.KeyId, call.Request.Model, call.RequestSha256, digest), timeout.Token);
-            }
-            catch (Exception e) when (e is not OperationCanceledException || timeout.IsCancellationRequested)
-            {
-                LogSignFailed(call.Id, e.GetType().Name);
-            }
+            LogRecordFailed(e.GetType().Name);
+            usageRetry.Enqueue(record);
         }
     }
 
@@ -255,17 +271,17 @@ public sealed partial class ChatService(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Backend {Endpoint} failed on attempt {Attempt}: {Reason}; failing over")]
     private partial void LogFailover(Uri endpoint, int attempt, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Recording usage failed ({Error}); queued for retry")]
-    private partial void LogUsageFailed(string error);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Signing completion {Id} failed: {Error}")]
-    private partial void LogSignFailed(string id, string error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recording usage and signature failed ({Error}); queued for retry")]
+    private partial void LogRecordFailed(string error);
 }
 
 /// <summary>One request's fixed facts.</summary>
-public sealed record Call(string Id, string KeyId, ChatRequest Request, string OllamaModel, byte[] OllamaBody, string RequestSha256, long StartedTimestamp)
+/// <param name="Nonce">the client's <c>x-answer-nonce</c> (lowercase hex) or null; signed with the answer</param>
+public sealed record Call(string Id, string KeyId, ChatRequest Request, string OllamaModel, byte[] OllamaBody, string RequestSha256, string? Nonce, long StartedTimestamp)
 {
+    /// <summary>The <c>created</c> every chunk or the completion carries, and the one signed.</summary>
     public long Created { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 }
 
-public sealed record CompletionResult(string Outcome, int PromptTokens, int CompletionTokens, string? ResponseSha256);
+/// <param name="Signature">set for a non-stream answer (signed before its body was sent)</param>
+public sealed record CompletionResult(string Outcome, int PromptTokens, int CompletionTokens, string? ResponseSha256, SignedAnswer? Signature = null);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Inference.Worker.Signing;
 
 namespace Inference.Worker.Services;
 
@@ -14,7 +15,7 @@ public sealed class CompletionWriter(
     HttpContext context,
     Call call,
     NdjsonReader reader,
-    ICompletionSigner signer,
+    AnswerSigner signer,
     WorkerTelemetry telemetry,
     InferenceOptions options)
 {
@@ -126,26 +127,16 @@ public sealed class CompletionWriter(
 
         var body = WriteCompletion(sink);
         var digest = ResponseSink.Digest(body.Span);
-        CompletionSignature? signature = null;
-        try
-        {
-            signature = await signer.SignAsync(new CompletionDigest(call.Id, call.KeyId, call.Request.Model, call.RequestSha256, digest), ct);
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException && !ct.IsCancellationRequested)
-        {
-            // The answer is still delivered; without a signature header the client sees it is unsigned.
-        }
+        // In-process, before the body: the signature rides in a header.
+        var signature = signer.Sign(call.Id, call.Created, call.RequestSha256, digest, call.Nonce);
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
-        if (signature is not null)
-        {
-            context.Response.Headers[TeeHeaders.Signature] = signature.Signature;
-            context.Response.Headers[TeeHeaders.SigningKey] = signature.KeyFingerprint;
-        }
+        context.Response.Headers[TeeHeaders.Signature] = signature.Signature;
+        context.Response.Headers[TeeHeaders.SigningKey] = signature.KeyFingerprint;
         context.Response.ContentLength = body.Length;
         await sink.SendAsync(body, ct);
         RecordSpeed();
-        return new CompletionResult("completed", _promptTokens, CompletionTokens(), digest);
+        return new CompletionResult("completed", _promptTokens, CompletionTokens(), digest, signature);
     }
 
     private (string Reasoning, string Content) Split(OllamaChunk c)

@@ -1,32 +1,32 @@
 using System.Threading.Channels;
 
-namespace Inference.Worker.Services;
+namespace Inference.Worker.Usage;
 
 /// <summary>
-/// Usage that could not be recorded (Redis away) waits here and is retried, so tokens spent during
-/// an outage still reach the key's counters and budget once Redis is back. Bounded: beyond
-/// <see cref="Capacity"/> pending records the oldest are dropped (and counted in the log).
+/// Completion records (usage and signature) that could not be stored (Redis away) wait here and
+/// are retried, so tokens spent and answers signed during an outage still reach Redis once it is
+/// back. Bounded: beyond <see cref="Capacity"/> pending records the oldest are dropped.
 /// </summary>
-public sealed partial class UsageRetry(IUsageRecorder recorder, ILogger<UsageRetry> logger) : BackgroundService
+public sealed partial class UsageRetry(ICompletionRecorder recorder, ILogger<UsageRetry> logger) : BackgroundService
 {
     public const int Capacity = 100_000;
 
-    private readonly Channel<CompletionUsage> _pending = Channel.CreateBounded<CompletionUsage>(
+    private readonly Channel<CompletionRecord> _pending = Channel.CreateBounded<CompletionRecord>(
         new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropOldest });
 
-    public void Enqueue(CompletionUsage usage) => _pending.Writer.TryWrite(usage);
+    public void Enqueue(CompletionRecord record) => _pending.Writer.TryWrite(record);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (await _pending.Reader.WaitToReadAsync(stoppingToken))
         {
-            while (_pending.Reader.TryPeek(out var usage))
+            while (_pending.Reader.TryPeek(out var record))
             {
                 try
                 {
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                     timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                    await recorder.RecordAsync(usage, timeout.Token);
+                    await recorder.RecordAsync(record, timeout.Token);
                     _pending.Reader.TryRead(out _);
                 }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
@@ -38,6 +38,6 @@ public sealed partial class UsageRetry(IUsageRecorder recorder, ILogger<UsageRet
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} usage records wait for Redis ({Error}); retrying")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} completion records (usage, signatures) wait for Redis ({Error}); retrying")]
     private partial void LogStillFailing(int count, string error);
 }
