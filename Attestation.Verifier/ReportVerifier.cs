@@ -61,14 +61,16 @@ public static class ReportVerifier
             ? CheckResult.Pass("nonce", "the report echoes our nonce")
             : CheckResult.Fail("nonce", echoed is null ? "the report has no nonce (a replayable boot report)" : "the report answers another nonce"));
 
-        var key = report.GetProperty("signing_key");
-        var spki = Convert.FromBase64String(key.GetProperty("spki").GetString()!);
-        var fingerprint = Convert.ToHexStringLower(SHA256.HashData(spki));
-        checks.Add(key.GetProperty("alg").GetString() == "ES256" && key.GetProperty("fingerprint").GetString() == fingerprint
-            ? CheckResult.Pass("signing_key", $"ES256 key {fingerprint[..16]}…")
-            : CheckResult.Fail("signing_key", "the signing key's fingerprint or algorithm is wrong"));
+        // The answer-signing key comes from the key set the evidence binds (PROTOCOL.md, "Key set").
+        var keySet = KeySet.FromJson(report.GetProperty("key_set"));
+        var signing = keySet.Keys.FirstOrDefault(k => k.Purpose == KeyPurposes.AnswerSigning && k.Alg == KeyPurposes.Es256);
+        var spki = signing?.PublicKey;
+        var fingerprint = signing?.Fingerprint ?? "";
+        checks.Add(signing is not null
+            ? CheckResult.Pass("signing_key", $"ES256 key {fingerprint[..16]}… in the key set")
+            : CheckResult.Fail("signing_key", "the key set holds no answer-signing key"));
         if (policy.SigningKeyFingerprint is { } pinned)
-            checks.Add(pinned == fingerprint ? CheckResult.Pass("signing_key.pinned", "the pinned key") : CheckResult.Fail("signing_key.pinned", "not the pinned signing key"));
+            checks.Add(keySet.FindSigningKey(pinned) is not null ? CheckResult.Pass("signing_key.pinned", "the pinned key") : CheckResult.Fail("signing_key.pinned", "not the pinned signing key"));
 
         var evidence = report.GetProperty("evidence");
         if (!evidence.TryGetProperty("tpm_quote", out var quote))
@@ -82,7 +84,7 @@ public static class ReportVerifier
         checks.AddRange(TpmQuoteVerifier.Verify(
             Convert.FromBase64String(quote.GetProperty("message").GetString()!),
             Convert.FromBase64String(quote.GetProperty("signature").GetString()!),
-            ak, pcrs, TpmQuoteVerifier.ExpectedExtraData(nonce, spki)));
+            ak, pcrs, keySet.ExtraData(nonce)));
 
         if (evidence.TryGetProperty("hcl_report", out var hclB64))
         {
@@ -94,9 +96,9 @@ public static class ReportVerifier
                 ? CheckResult.Pass("hcl.ak", "the quote's AK is the hardware-reported HCLAkPub")
                 : CheckResult.Fail("hcl.ak", "the quote was signed by another key than HCLAkPub"));
             var userData = hcl.UserData();
-            checks.Add(userData.Length >= 32 && userData.AsSpan(0, 32).SequenceEqual(SHA256.HashData(spki))
-                ? CheckResult.Pass("hcl.user_data", "user-data binds the signing key to the hardware report")
-                : CheckResult.Fail("hcl.user_data", "user-data does not hold SHA-256 of the signing key"));
+            checks.Add(userData.Length >= 32 && userData.AsSpan(0, 32).SequenceEqual(keySet.Digest)
+                ? CheckResult.Pass("hcl.user_data", "user-data binds the key set to the hardware report")
+                : CheckResult.Fail("hcl.user_data", "user-data does not hold the key-set digest"));
             if (evidence.TryGetProperty("td_quote", out var tdB64))
                 checks.AddRange(CheckTdQuote(Convert.FromBase64String(tdB64.GetString()!), hcl, policy));
             else if (hcl.Type == HclReportType.Tdx)

@@ -1,44 +1,66 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace TeeAspire.Tests;
 
-/// <summary>Attestation.Api in a test host with a real swtpm and a real redis-server.</summary>
+/// <summary>Attestation.Api with a real swtpm and a real redis-server: in a test host, or on real Kestrel for other services to call.</summary>
 public sealed class AttestationHost : IAsyncDisposable
 {
     public const string InternalToken = "internal-token-for-tests-0123456789";
 
-    private AttestationHost(SwtpmServer tpm, RedisServer redis, WebApplicationFactory<Program> factory)
+    private AttestationHost(SwtpmServer tpm, RedisServer redis, WebApplicationFactory<Program> factory, Uri? url)
     {
         Tpm = tpm;
         Redis = redis;
         Factory = factory;
+        Url = url;
     }
 
     public SwtpmServer Tpm { get; }
     public RedisServer Redis { get; }
     public WebApplicationFactory<Program> Factory { get; }
 
-    public static async Task<AttestationHost> StartAsync(IDictionary<string, string?>? settings = null)
+    /// <summary>The real address when started with <c>kestrel: true</c>.</summary>
+    public Uri? Url { get; }
+
+    public static async Task<AttestationHost> StartAsync(IDictionary<string, string?>? settings = null, bool kestrel = false)
     {
         var tpm = await SwtpmServer.StartAsync();
         var redis = await RedisServer.StartAsync();
-        var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        for (var attempt = 1; ; attempt++)
         {
-            b.UseSetting("ConnectionStrings:redis", redis.ConnectionString);
-            b.UseSetting("Attestation:Tpm:Tcti", tpm.Tcti);
-            b.UseSetting("Attestation:InternalToken", InternalToken);
-            foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) b.UseSetting(k, v);
-        });
-        var host = new AttestationHost(tpm, redis, factory);
-        await host.WaitReadyAsync();
-        return host;
+            var port = FreePort.Next();
+            var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+            {
+                b.UseSetting("ConnectionStrings:redis", redis.ConnectionString);
+                b.UseSetting("Attestation:Tpm:Tcti", tpm.Tcti);
+                b.UseSetting("Attestation:InternalToken", InternalToken);
+                foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) b.UseSetting(k, v);
+            });
+            if (kestrel)
+            {
+                factory.UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, port));
+                try
+                {
+                    factory.StartServer();
+                }
+                catch (IOException) when (attempt < 5)
+                {
+                    await factory.DisposeAsync();
+                    continue;
+                }
+            }
+            var host = new AttestationHost(tpm, redis, factory, kestrel ? new Uri($"http://127.0.0.1:{port}") : null);
+            await host.WaitReadyAsync();
+            return host;
+        }
     }
 
     private async Task WaitReadyAsync()
     {
-        using var http = Factory.CreateClient();
+        using var http = Client();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while ((await http.GetAsync("/health")).StatusCode != System.Net.HttpStatusCode.OK)
         {
@@ -47,12 +69,37 @@ public sealed class AttestationHost : IAsyncDisposable
         }
     }
 
-    public HttpClient Client() => Factory.CreateClient();
+    public HttpClient Client() => Url is null ? Factory.CreateClient() : new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(60) };
 
     public async Task<JsonObject> ReportAsync(string? nonceHex = null)
     {
         using var http = Client();
         return (await http.GetFromJsonAsync<JsonObject>(nonceHex is null ? "/attestation" : $"/attestation?nonce={nonceHex}"))!;
+    }
+
+    /// <summary><c>POST /internal/keys</c> with the internal token (or another one).</summary>
+    public async Task<HttpResponseMessage> RegisterAsync(string purpose, string alg, byte[] publicKey, string instance = "test-1", string? token = InternalToken)
+    {
+        using var http = Client();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/internal/keys")
+        {
+            Content = JsonContent.Create(new Dictionary<string, string>
+            {
+                ["purpose"] = purpose, ["alg"] = alg, ["public_key"] = Convert.ToBase64String(publicKey), ["service"] = "test", ["instance"] = instance,
+            }),
+        };
+        if (token is not null) request.Headers.Add("x-tee-internal-token", token);
+        return await http.SendAsync(request);
+    }
+
+    /// <summary>Registers a fresh P-256 answer-signing key (as a worker would) and returns its SPKI.</summary>
+    public async Task<byte[]> RegisterSigningKeyAsync()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var spki = key.ExportSubjectPublicKeyInfo();
+        using var response = await RegisterAsync("answer-signing", "ES256", spki);
+        response.EnsureSuccessStatusCode();
+        return spki;
     }
 
     public async ValueTask DisposeAsync()

@@ -14,13 +14,13 @@ public sealed class ReportTests
     {
         var quote = report["evidence"]!["tpm_quote"]!;
         var pcrs = quote["pcrs"]!["sha256"]!.AsObject().ToDictionary(p => int.Parse(p.Key), p => Convert.FromHexString((string)p.Value!));
-        var spki = Convert.FromBase64String((string)report["signing_key"]!["spki"]!);
+        using var keySet = System.Text.Json.JsonDocument.Parse(report["key_set"]!.ToJsonString());
         return TpmQuoteVerifier.Verify(
             Convert.FromBase64String((string)quote["message"]!),
             Convert.FromBase64String((string)quote["signature"]!),
             Convert.FromBase64String((string)quote["ak_public"]!),
             pcrs,
-            TpmQuoteVerifier.ExpectedExtraData(nonce, spki));
+            KeySet.FromJson(keySet.RootElement).ExtraData(nonce));
     }
 
     [Fact]
@@ -37,14 +37,15 @@ public sealed class ReportTests
     }
 
     [Fact]
-    public async Task AQuoteDoesNotVerifyForAnotherNonceOrAnotherSigningKey()
+    public async Task AQuoteDoesNotVerifyForAnotherNonceOrAnotherKeySet()
     {
         await using var host = await AttestationHost.StartAsync();
+        await host.RegisterSigningKeyAsync();
         var nonce = NewNonce();
         var report = await host.ReportAsync(nonce);
 
         var otherNonce = VerifyQuote(report, Convert.FromHexString(NewNonce()));
-        report["signing_key"]!["spki"] = Convert.ToBase64String(ECDsa.Create(ECCurve.NamedCurves.nistP256).ExportSubjectPublicKeyInfo());
+        report["key_set"]!["keys"]![0]!["public_key"] = Convert.ToBase64String(ECDsa.Create(ECCurve.NamedCurves.nistP256).ExportSubjectPublicKeyInfo());
         var otherKey = VerifyQuote(report, Convert.FromHexString(nonce));
 
         Assert.False(otherNonce.Single(r => r.Name == "tpm_quote.extra_data").Passed);
@@ -78,8 +79,8 @@ public sealed class ReportTests
         Assert.True(report.ContainsKey("azure_attestation"));
         Assert.IsType<JsonObject>(report["tpm_pcr_sha256"]);
         Assert.IsType<JsonArray>(report["tee_dmesg"]);
-        Assert.Equal("ES256", (string?)report["signing_key"]!["alg"]);
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Convert.FromBase64String((string)report["signing_key"]!["spki"]!))), (string?)report["signing_key"]!["fingerprint"]);
+        Assert.False(report.ContainsKey("signing_key"));
+        Assert.Equal(1, (int)report["key_set"]!["version"]!);
         Assert.True(DateTimeOffset.TryParse((string?)report["issued_at"], out _));
         Assert.NotNull(report["software"]!["version"]);
         var absent = report["evidence_absent"]!.AsObject();

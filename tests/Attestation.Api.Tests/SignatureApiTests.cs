@@ -1,0 +1,47 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using StackExchange.Redis;
+using TeeAspire.Contracts;
+
+namespace TeeAspire.Tests;
+
+/// <summary><c>GET /v1/signature/{id}</c> serves what the worker stored, to the key that made the completion only.</summary>
+public sealed class SignatureApiTests
+{
+    [Fact]
+    public async Task TheOwnerGetsTheStoredSignatureWithCreatedAndNonceAndOthersGet404()
+    {
+        await using var host = await AttestationHost.StartAsync();
+        var stored = new StoredSignature("chatcmpl-abc123", 1764000000, "tee-aspire/answer/v1\n…", "c2ln", "ecdsa-p256-sha256", new string('a', 64), new string('0', 32), "key_abc");
+        await using (var mux = await ConnectionMultiplexer.ConnectAsync(host.Redis.ConnectionString))
+            await mux.GetDatabase().StringSetAsync(RedisContract.SignatureKey(stored.Id), JsonSerializer.Serialize(stored, ContractJsonContext.Default.StoredSignature));
+        using var http = host.Client();
+        using var owner = new HttpRequestMessage(HttpMethod.Get, "/v1/signature/chatcmpl-abc123") { Headers = { { "x-tee-key-id", "key_abc" } } };
+        using var other = new HttpRequestMessage(HttpMethod.Get, "/v1/signature/chatcmpl-abc123") { Headers = { { "x-tee-key-id", "key_other" } } };
+
+        var fetched = await (await http.SendAsync(owner, TestContext.Current)).Content.ReadFromJsonAsync<JsonObject>(TestContext.Current);
+        using var refused = await http.SendAsync(other, TestContext.Current);
+
+        Assert.Equal(1764000000, (long)fetched!["created"]!);
+        Assert.Equal(new string('0', 32), (string?)fetched["nonce"]);
+        Assert.Equal("ecdsa-p256-sha256", (string?)fetched["algo"]);
+        Assert.Equal(new string('a', 64), (string?)fetched["signing_key_fingerprint"]);
+        Assert.Equal(["id", "created", "text", "signature", "algo", "signing_key_fingerprint", "nonce"], fetched.Select(p => p.Key));
+        Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("chatcmpl-nothere")]
+    [InlineData("chatcmpl-abc;DROP")]
+    [InlineData("../../etc")]
+    public async Task AMissingOrMalformedIdIs404(string id)
+    {
+        await using var host = await AttestationHost.StartAsync();
+        using var http = host.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/signature/" + Uri.EscapeDataString(id)) { Headers = { { "x-tee-key-id", "key_abc" } } };
+
+        Assert.Equal(HttpStatusCode.NotFound, (await http.SendAsync(request, TestContext.Current)).StatusCode);
+    }
+}
