@@ -194,9 +194,11 @@ static class Load
 
     public static object Sign(int count)
     {
-        // Attestation.Api's own SigningKey, on the text it signs for each completion.
-        using var key = new Attestation.Api.Services.SigningKey();
-        var text = $"chatcmpl-{Guid.NewGuid():N}:{Convert.ToHexStringLower(SHA256.HashData("req"u8))}:{Convert.ToHexStringLower(SHA256.HashData("resp"u8))}";
+        // What the worker's AnswerSigner does per completion: ES256 (P1363) over the answer statement.
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var text = TeeAspire.Attestation.Verifier.AnswerStatement.Build($"chatcmpl-{Guid.NewGuid():N}", 1764000000,
+            Convert.ToHexStringLower(SHA256.HashData("req"u8)), Convert.ToHexStringLower(SHA256.HashData("resp"u8)), null);
+        var key = new { Sign = (Func<string, byte[]>)(t => ecdsa.SignData(System.Text.Encoding.UTF8.GetBytes(t), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)) };
         for (var i = 0; i < 1000; i++) key.Sign(text);
         var latencies = new List<double>(count);
         for (var i = 0; i < count; i++)

@@ -170,8 +170,11 @@ public sealed class AnswerSigningTests
         await WaitStoredAsync(db, json);
         var stats = (string)(await server.ExecuteAsync("INFO", "commandstats"))!;
 
+        // Commands a script runs are counted too (hincrby, hset, set…); the round trips are the top-level ones.
         Assert.Matches(@"cmdstat_evalsha:calls=1,", stats);
-        Assert.DoesNotMatch(@"cmdstat_(eval|hincrby|set|hset|incrby):", stats);
+        Assert.DoesNotMatch(@"cmdstat_eval:", stats);
+        Assert.Matches(@"cmdstat_hincrby:calls=4,", stats);
+        Assert.Matches(@"cmdstat_set:calls=1,", stats);
         Assert.Equal(2, (int)await db.HashGetAsync(RedisContract.UsageKey(KeyId), RedisContract.UsageFields.Requests));
         Assert.True(await db.KeyExistsAsync(RedisContract.TokenBudgetKey(KeyId)));
         Assert.True((await db.KeyTimeToLiveAsync(RedisContract.SignatureKey((string)json["id"]!))) > TimeSpan.FromDays(6));
