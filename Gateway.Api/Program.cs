@@ -1,4 +1,5 @@
 using Gateway.Api.Apis;
+using Gateway.Api.Edge;
 using Gateway.Api.Services;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -9,6 +10,7 @@ builder.AddGatewayServices();
 var app = builder.Build();
 app.WarmUpGateway();
 
+app.UseClientAddress();
 app.UseRequestIds();
 app.UseOpenAiErrorEnvelope();
 app.UseCors(GatewayServiceExtensions.CorsPolicy);

@@ -2,6 +2,7 @@ using Attestation.Api;
 using Attestation.Api.Services;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using RateLimit.Store;
 using StackExchange.Redis;
 
 namespace Microsoft.Extensions.Hosting;
@@ -25,12 +26,8 @@ public static class AttestationServiceExtensions
         var redis = builder.Configuration.GetConnectionString("redis");
         if (string.IsNullOrWhiteSpace(redis))
             throw new InvalidOperationException("The attestation service keeps signatures in Redis: set ConnectionStrings__redis.");
-        builder.Services.AddSingleton<IConnectionMultiplexer>(_ =>
-        {
-            var config = ConfigurationOptions.Parse(redis);
-            config.AbortOnConnectFail = false;
-            return ConnectionMultiplexer.Connect(config);
-        });
+        // The same fail-fast connection as the gateway and worker: while Redis is away, commands fail at once (no backlog).
+        builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnections.Connect(redis));
         builder.Services.AddSingleton<SignatureStore>();
         builder.Services.AddHealthChecks().AddCheck<EvidenceReadyCheck>("evidence");
         return builder;

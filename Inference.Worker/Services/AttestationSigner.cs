@@ -31,5 +31,6 @@ public sealed class AttestationSigner(HttpClient http) : ICompletionSigner
     {
         http.BaseAddress = new Uri(baseAddress);
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        http.DefaultRequestHeaders.Add(TeeHeaders.InternalToken, token);
     }
 }
