@@ -13,6 +13,7 @@ app.WarmUpGateway();
 app.UseClientAddress();
 app.UseRequestIds();
 app.UseOpenAiErrorEnvelope();
+app.UseAdminListener();
 app.UseCors(GatewayServiceExtensions.CorsPolicy);
 
 app.MapOpenAiApi();

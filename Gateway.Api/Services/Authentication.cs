@@ -66,7 +66,7 @@ public sealed class MasterKeyFilter(IConfiguration configuration, IOptions<Gatew
     public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        if (options.Value.AdminPort is not { } port || http.Connection.LocalPort != port)
+        if (!AdminListener.IsAdminListener(http, options.Value))
             return Result(OpenAiErrors.NotFound($"Invalid URL ({http.Request.Method} {OpenAiErrors.Printable(http.Request.Path.ToString())})", "unknown_url"));
         var master = configuration[MasterKey.Setting];
         if (string.IsNullOrEmpty(master))

@@ -7,7 +7,7 @@ namespace TeeAspire.Tests;
 /// <summary>Attestation.Api in a test host with a real swtpm and a real redis-server.</summary>
 public sealed class AttestationHost : IAsyncDisposable
 {
-    public const string InternalToken = "internal-token-for-tests-0123456789";
+    public const string InternalToken = InternalAuth.Token;
 
     private AttestationHost(SwtpmServer tpm, RedisServer redis, WebApplicationFactory<Program> factory)
     {
@@ -47,7 +47,16 @@ public sealed class AttestationHost : IAsyncDisposable
         }
     }
 
-    public HttpClient Client() => Factory.CreateClient();
+    /// <summary>A client as the gateway is: every call carries the internal token.</summary>
+    public HttpClient Client()
+    {
+        var http = Factory.CreateClient();
+        http.DefaultRequestHeaders.Add(InternalAuth.Header, InternalToken);
+        return http;
+    }
+
+    /// <summary>A client as anyone else on the network is: no internal token.</summary>
+    public HttpClient Outsider() => Factory.CreateClient();
 
     public async Task<JsonObject> ReportAsync(string? nonceHex = null)
     {

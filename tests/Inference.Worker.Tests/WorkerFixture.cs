@@ -35,6 +35,7 @@ public sealed class WorkerHost : IAsyncDisposable
             ["Inference:DefaultSlots"] = "2",
             ["Inference:ProbeInterval"] = "00:00:01",
             ["Inference:BreakAfterFailures"] = "1",
+            [InternalAuth.Setting] = InternalAuth.Token,
         };
         for (var i = 0; i < doubles.Count; i++)
         {
@@ -51,9 +52,14 @@ public sealed class WorkerHost : IAsyncDisposable
         return new WorkerHost(factory, doubles);
     }
 
+    /// <summary>A client without the internal token (anyone on the network but the gateway).</summary>
+    public HttpClient Outsider() => _factory.CreateClient();
+
+    /// <summary>A client as the gateway is: with the internal token.</summary>
     public HttpClient CreateClient(string? keyId = null)
     {
         var client = _factory.CreateClient();
+        client.DefaultRequestHeaders.Add(InternalAuth.Header, InternalAuth.Token);
         client.Timeout = TimeSpan.FromSeconds(30);
         if (keyId is not null) client.DefaultRequestHeaders.Add("x-tee-key-id", keyId);
         return client;
