@@ -32,7 +32,15 @@ public sealed class AttestationHost : IAsyncDisposable
             foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) b.UseSetting(k, v);
         });
         var host = new AttestationHost(tpm, redis, factory);
-        await host.WaitReadyAsync();
+        try
+        {
+            await host.WaitReadyAsync();
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
         return host;
     }
 

@@ -55,9 +55,40 @@ public sealed class SigningTests
     }
 
     [Fact]
+    public async Task EveryRouteButHealthNeedsTheInternalToken()
+    {
+        await using var host = await AttestationHost.StartAsync();
+        using var outsider = host.Outsider();
+        using var wrong = host.Outsider();
+        wrong.DefaultRequestHeaders.Add(InternalAuth.Header, "internal-token-for-tests-0123456789abcdeX");
+        using var gateway = host.Client();
+        Assert.Equal(HttpStatusCode.OK, (await gateway.SendAsync(Sign("chatcmpl-victim", keyId: "key_victim"), TestContext.Current)).StatusCode);
+
+        // Anyone else on the network spoofs the victim's key id: refused before any route runs.
+        using var spoofed = new HttpRequestMessage(HttpMethod.Get, "/v1/signature/chatcmpl-victim") { Headers = { { "x-tee-key-id", "key_victim" } } };
+        using var spoofedWrong = new HttpRequestMessage(HttpMethod.Get, "/v1/signature/chatcmpl-victim") { Headers = { { "x-tee-key-id", "key_victim" } } };
+        using var viaGateway = new HttpRequestMessage(HttpMethod.Get, "/v1/signature/chatcmpl-victim") { Headers = { { "x-tee-key-id", "key_victim" } } };
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await outsider.SendAsync(spoofed, TestContext.Current)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.SendAsync(spoofedWrong, TestContext.Current)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await outsider.GetAsync("/attestation", TestContext.Current)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await outsider.GetAsync("/health", TestContext.Current)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.SendAsync(viaGateway, TestContext.Current)).StatusCode);
+    }
+
+    [Fact]
+    public async Task TheServiceDoesNotStartWithoutAnInternalToken()
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => AttestationHost.StartAsync(new Dictionary<string, string?> { ["Attestation:InternalToken"] = "" }));
+
+        Assert.Contains("Attestation:InternalToken", error.ToString());
+    }
+
+    [Fact]
     public async Task SigningIsOffWithoutAnInternalToken()
     {
-        await using var host = await AttestationHost.StartAsync(new Dictionary<string, string?> { ["Attestation:InternalToken"] = "" });
+        // Dev mode: no token at all (TEE_INSECURE_NO_INTERNAL_TOKEN); signing still refuses to run.
+        await using var host = await AttestationHost.StartAsync(new Dictionary<string, string?> { ["Attestation:InternalToken"] = "", ["TEE_INSECURE_NO_INTERNAL_TOKEN"] = "true" });
         using var http = host.Client();
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.SendAsync(Sign("chatcmpl-abc", token: ""), TestContext.Current)).StatusCode);

@@ -48,8 +48,17 @@ public sealed class WorkerHost : IAsyncDisposable
             b.UseSetting("ConnectionStrings:redis", "");
             b.ConfigureAppConfiguration((_, c) => c.AddInMemoryCollection(config));
         });
-        _ = factory.Server;
-        return new WorkerHost(factory, doubles);
+        var host = new WorkerHost(factory, doubles);
+        try
+        {
+            _ = factory.Server;
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
+        return host;
     }
 
     /// <summary>A client without the internal token (anyone on the network but the gateway).</summary>
