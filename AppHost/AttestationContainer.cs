@@ -16,6 +16,8 @@ internal static class AttestationContainer
         service.Devices.Add("/dev/tpmrm0:/dev/tpmrm0");
         service.Volumes.Add(new Volume
         {
+            // Required by NamedComposeMember (it is [YamlIgnore]: not written to the compose file).
+            Name = "tee-configfs",
             Type = "bind",
             Source = "/sys/kernel/config",
             Target = "/sys/kernel/config",

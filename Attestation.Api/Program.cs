@@ -7,6 +7,7 @@ builder.AddAttestationServices();
 
 var app = builder.Build();
 app.WarmUpAttestation();
+app.UseInternalTokenAuthentication();
 
 app.MapReportApi();
 app.MapKeysApi();

@@ -19,6 +19,31 @@ public sealed class GatewayOptions
 
     /// <summary>How long the worker may take to start answering (it queues and loads models).</summary>
     public TimeSpan UpstreamTimeout { get; set; } = TimeSpan.FromSeconds(200);
+
+    /// <summary>
+    /// The local port of the admin listener (add it to <c>ASPNETCORE_URLS</c>, e.g. <c>http://127.0.0.1:8081</c>).
+    /// <c>/admin/*</c> answers only on this port and is 404 on every other; unset, the admin API is off.
+    /// </summary>
+    public int? AdminPort { get; set; }
+
+    /// <summary>
+    /// TCP peers (IPs or CIDR ranges, e.g. <c>127.0.0.1</c> where cloudflared runs on the host) whose
+    /// <c>CF-Connecting-IP</c> / <c>X-Forwarded-For</c> name the real client. Empty (default): the
+    /// TCP peer is the client and forwarded headers are ignored.
+    /// </summary>
+    public string[] TrustedProxies { get; set; } = [];
+
+    /// <summary>Failed API-key authentications (401) per client IP per minute before further attempts get 429.</summary>
+    public int AuthFailuresPerMinute { get; set; } = 20;
+
+    /// <summary>Failed master-key authentications per client IP per minute before further attempts get 429.</summary>
+    public int AdminAuthFailuresPerMinute { get; set; } = 5;
+
+    /// <summary>Most unknown-key lookups remembered in-process (a bound on memory against random keys).</summary>
+    public int NegativeCacheSize { get; set; } = 10_000;
+
+    /// <summary>Expiry given to imported (legacy) keys when the request sets none.</summary>
+    public TimeSpan LegacyKeyLifetime { get; set; } = TimeSpan.FromDays(90);
 }
 
 public sealed class KeyLimits

@@ -1,4 +1,5 @@
 using Gateway.Api.Apis;
+using Gateway.Api.Edge;
 using Gateway.Api.Services;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -9,8 +10,10 @@ builder.AddGatewayServices();
 var app = builder.Build();
 app.WarmUpGateway();
 
+app.UseClientAddress();
 app.UseRequestIds();
 app.UseOpenAiErrorEnvelope();
+app.UseAdminListener();
 app.UseCors(GatewayServiceExtensions.CorsPolicy);
 
 app.MapOpenAiApi();

@@ -7,6 +7,7 @@ builder.AddInferenceServices();
 
 var app = builder.Build();
 app.WarmUpInference();
+app.UseInternalTokenAuthentication();
 
 app.MapInferenceApi();
 app.MapDefaultEndpoints();

@@ -16,6 +16,7 @@ LOGS=$RUN/logs
 
 REDIS_PORT=${TEE_REDIS_PORT:-16379}
 GATEWAY_PORT=${TEE_GATEWAY_PORT:-8080}
+ADMIN_PORT=${TEE_ADMIN_PORT:-8081}
 WORKER_PORT=${TEE_WORKER_PORT:-18081}
 ATTESTATION_PORT=${TEE_ATTESTATION_PORT:-18082}
 FAKE_OLLAMA_PORT=${TEE_FAKE_OLLAMA_PORT:-18434}
@@ -162,14 +163,15 @@ up() {
     "ConnectionStrings__redis=$redis_cs" \
     "services__inference-worker__http__0=http://127.0.0.1:$WORKER_PORT" \
     "services__attestation__http__0=http://127.0.0.1:$ATTESTATION_PORT" \
-    "TEE_MASTER_KEY=$master_key"
+    "TEE_MASTER_KEY=$master_key" "Attestation__InternalToken=$internal_token" \
+    "ASPNETCORE_URLS=http://127.0.0.1:$GATEWAY_PORT;http://127.0.0.1:$ADMIN_PORT" "Gateway__AdminPort=$ADMIN_PORT"
 
   wait_healthy attestation "http://127.0.0.1:$ATTESTATION_PORT/health" "$deadline"
   wait_healthy worker "http://127.0.0.1:$WORKER_PORT/health" "$deadline"
   wait_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/health" "$deadline"
   trap - ERR
 
-  echo "READY gateway=http://127.0.0.1:$GATEWAY_PORT worker=http://127.0.0.1:$WORKER_PORT attestation=http://127.0.0.1:$ATTESTATION_PORT redis=127.0.0.1:$REDIS_PORT ollama=$ollama_url logs=$LOGS"
+  echo "READY gateway=http://127.0.0.1:$GATEWAY_PORT admin=http://127.0.0.1:$ADMIN_PORT worker=http://127.0.0.1:$WORKER_PORT attestation=http://127.0.0.1:$ATTESTATION_PORT redis=127.0.0.1:$REDIS_PORT ollama=$ollama_url logs=$LOGS"
 }
 
 down() {

@@ -61,7 +61,7 @@ public static class KeysApi
         return TypedResults.Ok(new KeyLeases(KeySetDocument.From(reports.BoundKeySet ?? registry.Current()), leases));
     }
 
-    // TODO(h17): the generic internal-token middleware replaces this check once it lands.
+    // Defence in depth: the internal-token middleware already refused callers without the token.
     private static ProblemHttpResult? Unauthorized(HttpContext context, AttestationOptions options)
     {
         if (string.IsNullOrEmpty(options.InternalToken))

@@ -31,6 +31,7 @@ public static class AttestationServiceExtensions
         var redis = builder.Configuration.GetConnectionString("redis");
         if (string.IsNullOrWhiteSpace(redis))
             throw new InvalidOperationException("The attestation service serves completion signatures from Redis: set ConnectionStrings__redis.");
+        // The same fail-fast connection as the gateway and worker: while Redis is away, commands fail at once (no backlog).
         builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnections.Connect(redis));
         builder.Services.AddSingleton<SignatureStore>();
         builder.Services.AddHealthChecks().AddCheck<EvidenceReadyCheck>("evidence");

@@ -32,7 +32,7 @@ public static partial class AdminKeysApi
             var (record, shown) = await store.CreateAsync(spec!, secret);
             return TypedResults.Created($"/admin/keys/{record.Id}", new CreatedApiKey(
                 record.Id, "api_key", shown, record.Name, record.CreatedAt.ToUnixTimeSeconds(), record.Rpm, record.Tpm,
-                record.MaxParallel, record.Models, record.ExpiresAt?.ToUnixTimeSeconds(), Imported: secret is not null));
+                record.MaxParallel, record.Models, record.ExpiresAt?.ToUnixTimeSeconds(), Imported: secret is not null, record.Legacy));
         }
         catch (DuplicateKeyException)
         {
@@ -54,7 +54,9 @@ public static partial class AdminKeysApi
         if (!KeyId().IsMatch(id)) return NotFound();
         var (spec, _, error) = await ReadSpecAsync(context, options.Value, time, creating: false);
         if (error is not null) return error;
-        return await store.UpdateAsync(id, spec!) is { } record ? TypedResults.Ok(ApiKeyView.From(record)) : NotFound();
+        if (spec!.ClearExpiry && await store.GetAsync(id) is { Legacy: true })
+            return OpenAiErrors.BadRequest("A legacy (imported) key always expires: set a later 'expires_at', or migrate the customer to a new key.", "expires_at");
+        return await store.UpdateAsync(id, spec) is { } record ? TypedResults.Ok(ApiKeyView.From(record)) : NotFound();
     }
 
     public static async Task<IResult> Revoke(string id, ApiKeyStore store)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Gateway.Api;
+using Gateway.Api.Edge;
 using Gateway.Api.Services;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -24,7 +25,10 @@ public static class GatewayServiceExtensions
         // While disconnected, Redis commands fail at once (limits fall back, keys come from cache) instead of queueing.
         builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnections.Connect(redis));
 
+        if (MasterKey.Problem(builder.Configuration[MasterKey.Setting]) is { } weak) throw new InvalidOperationException(weak);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ClientAddress>();
+        builder.Services.AddSingleton<AuthThrottles>();
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddOptions<RateLimitOptions>().Bind(builder.Configuration.GetSection(RateLimitOptions.Section));
         builder.Services.AddSingleton<Limits>();

@@ -15,7 +15,8 @@ public sealed record ApiKeyRecord(
     bool Revoked,
     DateTimeOffset? RevokedAt,
     string SecretSha256,
-    string SecretHint)
+    string SecretHint,
+    bool Legacy = false)
 {
     public bool Allows(string model) => Models is null || Models.Count == 0 || Models.Contains(model, StringComparer.Ordinal);
 
@@ -36,11 +37,12 @@ public sealed record ApiKeyView(
     bool Revoked,
     long? RevokedAt,
     string SecretHint,
+    bool Legacy,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] KeyUsage? Usage)
 {
     public static ApiKeyView From(ApiKeyRecord r, KeyUsage? usage = null) => new(
         r.Id, "api_key", r.Name, r.CreatedAt.ToUnixTimeSeconds(), r.Rpm, r.Tpm, r.MaxParallel, r.Models,
-        r.ExpiresAt?.ToUnixTimeSeconds(), r.Revoked, r.RevokedAt?.ToUnixTimeSeconds(), r.SecretHint, usage);
+        r.ExpiresAt?.ToUnixTimeSeconds(), r.Revoked, r.RevokedAt?.ToUnixTimeSeconds(), r.SecretHint, r.Legacy, usage);
 }
 
 /// <summary>A new key: the secret appears here once and is never stored.</summary>
@@ -55,7 +57,8 @@ public sealed record CreatedApiKey(
     int MaxParallel,
     IReadOnlyList<string>? Models,
     long? ExpiresAt,
-    bool Imported);
+    bool Imported,
+    bool Legacy);
 
 public sealed record KeyUsage(long Requests, long PromptTokens, long CompletionTokens);
 

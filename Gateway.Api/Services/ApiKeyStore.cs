@@ -31,6 +31,11 @@ public sealed class ApiKeyStore : IDisposable
     private const long StaleLimit = 300;
     private static readonly RedisKey Ids = "tee:{keys}:ids";
     private readonly ConcurrentDictionary<string, (ApiKeyRecord? Record, long ExpiresAt)> _cache = new(StringComparer.Ordinal);
+
+    // Unknown secrets are cached apart, and only up to GatewayOptions.NegativeCacheSize entries:
+    // random keys from an attacker must not grow memory (known keys are bounded by the key count).
+    private readonly ConcurrentDictionary<string, long> _misses = new(StringComparer.Ordinal);
+    private int _missCount;
     private readonly IConnectionMultiplexer _redis;
     private readonly TimeProvider _time;
     private readonly GatewayOptions _options;
@@ -46,7 +51,7 @@ public sealed class ApiKeyStore : IDisposable
         // After a reconnect, messages may have been missed: drop the whole cache (and subscribe if the first try failed).
         redis.ConnectionRestored += (_, _) =>
         {
-            _cache.Clear();
+            ForgetAll();
             EnsureSubscribed();
         };
     }
@@ -58,7 +63,11 @@ public sealed class ApiKeyStore : IDisposable
         if (Volatile.Read(ref _subscribed) == 1) return;
         try
         {
-            _subscriber.Subscribe(RedisChannel.Literal(Channel), (_, hash) => _cache.TryRemove(hash.ToString(), out (ApiKeyRecord?, long) _));
+            _subscriber.Subscribe(RedisChannel.Literal(Channel), (_, hash) =>
+            {
+                _cache.TryRemove(hash.ToString(), out (ApiKeyRecord?, long) _);
+                ForgetMiss(hash.ToString());
+            });
             Volatile.Write(ref _subscribed, 1);
         }
         catch (RedisException)
@@ -72,10 +81,18 @@ public sealed class ApiKeyStore : IDisposable
     private IDatabase Db => _redis.GetDatabase();
 
     /// <summary>The key for a secret, or null; valid (not revoked, not expired) is the caller's check.</summary>
+    /// <summary>How many unknown secrets are cached now (at most <see cref="GatewayOptions.NegativeCacheSize"/>).</summary>
+    public int CachedMisses => Volatile.Read(ref _missCount);
+
     public async Task<ApiKeyRecord?> FindBySecretAsync(string secret)
     {
         var hash = KeySecrets.Hash(secret);
         var now = _time.GetTimestamp();
+        if (_misses.TryGetValue(hash, out var missUntil))
+        {
+            if (missUntil > now) return null;
+            ForgetMiss(hash);
+        }
         var hit = _cache.TryGetValue(hash, out var cached);
         if (hit && cached.ExpiresAt > now) return cached.Record;
         ApiKeyRecord? record;
@@ -88,7 +105,9 @@ public sealed class ApiKeyStore : IDisposable
             // Redis is down: a key seen in the last minutes keeps working (its record as last seen).
             return cached.Record;
         }
-        _cache[hash] = (record, now + (long)(_options.KeyCacheTtl.TotalSeconds * _time.TimestampFrequency));
+        var until = now + (long)(_options.KeyCacheTtl.TotalSeconds * _time.TimestampFrequency);
+        if (record is not null) _cache[hash] = (record, until);
+        else RememberMiss(hash, until, now);
         return record;
     }
 
@@ -97,6 +116,9 @@ public sealed class ApiKeyStore : IDisposable
         var secret = importedSecret ?? KeySecrets.Generate();
         var hash = KeySecrets.Hash(secret);
         var limits = _options.DefaultLimits;
+        // An imported secret was chosen elsewhere (maybe weak, maybe shared): it is a legacy key, and always expires.
+        var legacy = importedSecret is not null;
+        var expires = legacy ? spec.ExpiresAt ?? _time.GetUtcNow() + _options.LegacyKeyLifetime : spec.ExpiresAt;
         var record = new ApiKeyRecord(
             KeySecrets.NewId(),
             spec.Name ?? "",
@@ -105,11 +127,12 @@ public sealed class ApiKeyStore : IDisposable
             spec.Tpm ?? limits.Tpm,
             spec.MaxParallel ?? limits.MaxParallel,
             spec.Models,
-            spec.ExpiresAt,
+            expires,
             Revoked: false,
             RevokedAt: null,
             hash,
-            KeySecrets.Hint(secret));
+            KeySecrets.Hint(secret),
+            legacy);
         var tx = Db.CreateTransaction();
         tx.AddCondition(Condition.KeyNotExists(ByHash(hash)));
         _ = tx.StringSetAsync(ByHash(hash), Serialize(record));
@@ -167,9 +190,32 @@ public sealed class ApiKeyStore : IDisposable
         return updated;
     }
 
+    private void RememberMiss(string hash, long until, long now)
+    {
+        if (Volatile.Read(ref _missCount) >= _options.NegativeCacheSize)
+        {
+            foreach (var (h, expires) in _misses)
+                if (expires <= now) ForgetMiss(h);
+            if (Volatile.Read(ref _missCount) >= _options.NegativeCacheSize) return; // full of live entries: don't cache this one
+        }
+        if (_misses.TryAdd(hash, until)) Interlocked.Increment(ref _missCount);
+    }
+
+    private void ForgetMiss(string hash)
+    {
+        if (_misses.TryRemove(hash, out _)) Interlocked.Decrement(ref _missCount);
+    }
+
+    private void ForgetAll()
+    {
+        _cache.Clear();
+        foreach (var h in _misses.Keys) ForgetMiss(h);
+    }
+
     private async Task PublishAsync(string hash)
     {
         _cache.TryRemove(hash, out _);
+        ForgetMiss(hash);
         await _subscriber.PublishAsync(RedisChannel.Literal(Channel), hash);
     }
 

@@ -1,12 +1,14 @@
 using System.Diagnostics;
 using Gateway.Api.Model;
 using StackExchange.Redis;
+using Gateway.Api.Edge;
+using Microsoft.Extensions.Options;
 using TeeAspire.OpenAi;
 
 namespace Gateway.Api.Services;
 
 /// <summary>Endpoint filter for <c>/v1</c>: a valid, unrevoked, unexpired API key or 401, then the key's requests-per-minute limit.</summary>
-public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, TimeProvider time, ILogger<ApiKeyFilter> logger) : IEndpointFilter
+public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, AuthThrottles throttles, TimeProvider time, ILogger<ApiKeyFilter> logger) : IEndpointFilter
 {
     private const string ItemKey = "tee.api_key";
 
@@ -15,9 +17,12 @@ public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, TimeP
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
+        var source = http.Connection.RemoteIpAddress;
+        // A source that sent too many bad keys this minute is refused before any lookup.
+        if (throttles.ApiKeys.RetryAfter(source) is > 0 and var wait) return TooManyFailures(http, wait);
         var secret = KeySecrets.FromRequest(http.Request);
         if (secret is null) return OpenAiErrors.Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer sk-tee-…' or 'x-api-key'.");
-        if (!KeySecrets.IsWellFormed(secret)) return OpenAiErrors.Unauthorized();
+        if (!KeySecrets.IsWellFormed(secret)) return Failed(source);
         ApiKeyRecord? key;
         try
         {
@@ -28,31 +33,73 @@ public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, TimeP
             LogKeyStoreDown(e.GetType().Name);
             return OpenAiErrors.ServiceUnavailable("The key store is unavailable; retry shortly.", "key_store_unavailable");
         }
-        if (key is null || key.Revoked) return OpenAiErrors.Unauthorized();
-        if (key.IsExpired(time.GetUtcNow())) return OpenAiErrors.Unauthorized("This API key has expired.");
+        if (key is null || key.Revoked) return Failed(source);
+        if (key.IsExpired(time.GetUtcNow())) return Failed(source, "This API key has expired; ask for a new one.");
         http.Items[ItemKey] = key;
         Activity.Current?.SetTag(TeeTelemetry.KeyIdAttribute, key.Id);
         return await limits.AdmitRequestAsync(http, key) ?? await next(context);
+    }
+
+    private IResult Failed(System.Net.IPAddress? source, string? message = null)
+    {
+        throttles.ApiKeys.RecordFailure(source);
+        return message is null ? OpenAiErrors.Unauthorized() : OpenAiErrors.Unauthorized(message);
+    }
+
+    internal static IResult TooManyFailures(HttpContext http, int retryAfter)
+    {
+        http.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return OpenAiErrors.Result(429, $"Too many failed authentications from your address; retry in {retryAfter} s.", "rate_limit_error", null, "too_many_auth_failures");
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Key store unreachable during authentication: {Error}")]
     private partial void LogKeyStoreDown(string error);
 }
 
-/// <summary>Endpoint filter for <c>/admin</c>: the master key (<c>TEE_MASTER_KEY</c>), compared in constant time.</summary>
-public sealed class MasterKeyFilter(IConfiguration configuration) : IEndpointFilter
+/// <summary>
+/// Endpoint filter for <c>/admin</c>: only on the admin listener (<see cref="GatewayOptions.AdminPort"/>;
+/// 404 elsewhere, as if the route did not exist), then the master key (<c>TEE_MASTER_KEY</c>),
+/// compared in constant time, with failures throttled per source.
+/// </summary>
+public sealed class MasterKeyFilter(IConfiguration configuration, IOptions<GatewayOptions> options, AuthThrottles throttles) : IEndpointFilter
 {
-    public const int MinimumLength = 16;
-
     public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
-        var master = configuration["TEE_MASTER_KEY"];
-        if (string.IsNullOrEmpty(master) || master.Length < MinimumLength)
-            return ValueTask.FromResult<object?>(OpenAiErrors.ServiceUnavailable(
-                $"The admin API is disabled: set TEE_MASTER_KEY (at least {MinimumLength} characters).", "admin_disabled"));
-        var given = KeySecrets.FromRequest(context.HttpContext.Request);
+        var http = context.HttpContext;
+        if (!AdminListener.IsAdminListener(http, options.Value))
+            return Result(OpenAiErrors.NotFound($"Invalid URL ({http.Request.Method} {OpenAiErrors.Printable(http.Request.Path.ToString())})", "unknown_url"));
+        var master = configuration[MasterKey.Setting];
+        if (string.IsNullOrEmpty(master))
+            return Result(OpenAiErrors.ServiceUnavailable($"The admin API is disabled: set {MasterKey.Setting} ({MasterKey.Requirement}).", "admin_disabled"));
+        var source = http.Connection.RemoteIpAddress;
+        if (throttles.Admin.RetryAfter(source) is > 0 and var wait) return Result(ApiKeyFilter.TooManyFailures(http, wait));
+        var given = KeySecrets.FromRequest(http.Request);
         if (given is null || given.Length > KeySecrets.MaxLength || !KeySecrets.FixedTimeEquals(given, master))
-            return ValueTask.FromResult<object?>(OpenAiErrors.Unauthorized("The admin API needs the master key."));
+        {
+            throttles.Admin.RecordFailure(source);
+            return Result(OpenAiErrors.Unauthorized("The admin API needs the master key."));
+        }
         return next(context);
+    }
+
+    private static ValueTask<object?> Result(IResult result) => ValueTask.FromResult<object?>(result);
+}
+
+/// <summary>The master key's rules, checked when the gateway starts.</summary>
+public static class MasterKey
+{
+    public const string Setting = "TEE_MASTER_KEY";
+    public const string Prefix = "sk-tee-master-";
+    public const int MinimumSecretLength = 43;
+    public const string Requirement = "at least 32 random bytes: 'sk-tee-master-' + `openssl rand -hex 32` (or any 43+ characters from `openssl rand -base64 32`)";
+
+    /// <summary>Null when acceptable (or unset: the admin API is then off); else why not.</summary>
+    public static string? Problem(string? key)
+    {
+        if (string.IsNullOrEmpty(key)) return null;
+        var secret = key.StartsWith(Prefix, StringComparison.Ordinal) ? key[Prefix.Length..] : key;
+        if (secret.Length < MinimumSecretLength || secret.Distinct().Count() < 10 || key.Length > KeySecrets.MaxLength || key.Any(c => c is <= ' ' or > '~'))
+            return $"{Setting} is too weak or malformed: it must be {Requirement}.";
+        return null;
     }
 }

@@ -28,8 +28,11 @@ public sealed class Upstreams(IConfiguration configuration)
 /// automatic decompression, no redirects or cookies, and no retries (a retried POST would start a
 /// second generation). Client credentials and <c>x-tee-*</c> headers never go upstream.
 /// </summary>
-public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions<GatewayOptions> options, ILogger<UpstreamForwarder> logger) : IDisposable
+public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions<GatewayOptions> options, IConfiguration configuration, ILogger<UpstreamForwarder> logger) : IDisposable
 {
+    // Every forwarded call carries the internal token; the worker and attestation service refuse calls without it.
+    private readonly string? _internalToken = configuration[InternalTokenAuthentication.TokenKey] is { Length: > 0 } t ? t : null;
+
     private readonly HttpMessageInvoker _invoker = new(new SocketsHttpHandler
     {
         UseProxy = false,
@@ -59,7 +62,7 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
             await OpenAiErrors.WriteAsync(context, 503, $"The {service} service is not configured.", "server_error", null, "service_unavailable");
             return;
         }
-        var error = await forwarder.SendAsync(context, destination, _invoker, _config, new InternalTransformer(keyId));
+        var error = await forwarder.SendAsync(context, destination, _invoker, _config, new InternalTransformer(keyId, _internalToken));
         if (error == ForwarderError.None) return;
         LogForwardError(service, error);
         if (context.Response.HasStarted) return;
@@ -80,7 +83,7 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
     [LoggerMessage(Level = LogLevel.Warning, Message = "Forwarding to {Service} failed: {Error}")]
     private partial void LogForwardError(string service, ForwarderError error);
 
-    private sealed class InternalTransformer(string? keyId) : HttpTransformer
+    private sealed class InternalTransformer(string? keyId, string? internalToken) : HttpTransformer
     {
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
@@ -91,6 +94,7 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
             foreach (var name in proxyRequest.Headers.Select(h => h.Key).Where(h => h.StartsWith(TeeHeaders.InternalPrefix, StringComparison.OrdinalIgnoreCase)).ToList())
                 proxyRequest.Headers.Remove(name);
             if (keyId is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyId, keyId);
+            if (internalToken is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.InternalToken, internalToken);
             proxyRequest.Headers.Remove(TeeHeaders.RequestId);
             proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.RequestId, httpContext.TraceIdentifier);
             proxyRequest.Headers.Host = null;

@@ -8,7 +8,7 @@ namespace TeeAspire.Tests;
 /// <summary>Attestation.Api with a real swtpm and a real redis-server: in a test host, or on real Kestrel for other services to call.</summary>
 public sealed class AttestationHost : IAsyncDisposable
 {
-    public const string InternalToken = "internal-token-for-tests-0123456789";
+    public const string InternalToken = InternalAuth.Token;
 
     private AttestationHost(SwtpmServer tpm, RedisServer redis, WebApplicationFactory<Program> factory, Uri? url)
     {
@@ -69,7 +69,16 @@ public sealed class AttestationHost : IAsyncDisposable
         }
     }
 
-    public HttpClient Client() => Url is null ? Factory.CreateClient() : new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(60) };
+    /// <summary>A client as the gateway is: every call carries the internal token.</summary>
+    public HttpClient Client()
+    {
+        var http = Outsider();
+        http.DefaultRequestHeaders.Add(InternalAuth.Header, InternalToken);
+        return http;
+    }
+
+    /// <summary>A client as anyone else on the network is: no internal token.</summary>
+    public HttpClient Outsider() => Url is null ? Factory.CreateClient() : new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(60) };
 
     public async Task<JsonObject> ReportAsync(string? nonceHex = null)
     {
@@ -80,7 +89,7 @@ public sealed class AttestationHost : IAsyncDisposable
     /// <summary><c>POST /internal/keys</c> with the internal token (or another one).</summary>
     public async Task<HttpResponseMessage> RegisterAsync(string purpose, string alg, byte[] publicKey, string instance = "test-1", string? token = InternalToken)
     {
-        using var http = Client();
+        using var http = Outsider();
         using var request = new HttpRequestMessage(HttpMethod.Post, "/internal/keys")
         {
             Content = JsonContent.Create(new Dictionary<string, string>

@@ -44,4 +44,34 @@ public sealed class SignatureApiTests
 
         Assert.Equal(HttpStatusCode.NotFound, (await http.SendAsync(request, TestContext.Current)).StatusCode);
     }
+
+    [Fact]
+    public async Task EveryRouteButHealthNeedsTheInternalToken()
+    {
+        await using var host = await AttestationHost.StartAsync();
+        var stored = new StoredSignature("chatcmpl-victim", 1764000000, "t", "c2ln", "ecdsa-p256-sha256", new string('a', 64), new string('0', 32), "key_victim");
+        await using (var mux = await ConnectionMultiplexer.ConnectAsync(host.Redis.ConnectionString))
+            await mux.GetDatabase().StringSetAsync(RedisContract.SignatureKey(stored.Id), JsonSerializer.Serialize(stored, ContractJsonContext.Default.StoredSignature));
+        using var outsider = host.Outsider();
+        using var wrong = host.Outsider();
+        wrong.DefaultRequestHeaders.Add(InternalAuth.Header, "internal-token-for-tests-0123456789abcdeX");
+        using var gateway = host.Client();
+        HttpRequestMessage Spoofed() => new(HttpMethod.Get, "/v1/signature/chatcmpl-victim") { Headers = { { "x-tee-key-id", "key_victim" } } };
+
+        // Anyone else on the network spoofs the victim's key id: refused before any route runs.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await outsider.SendAsync(Spoofed(), TestContext.Current)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.SendAsync(Spoofed(), TestContext.Current)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await outsider.GetAsync("/attestation", TestContext.Current)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await outsider.GetAsync("/internal/keys", TestContext.Current)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await outsider.GetAsync("/health", TestContext.Current)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.SendAsync(Spoofed(), TestContext.Current)).StatusCode);
+    }
+
+    [Fact]
+    public async Task TheServiceDoesNotStartWithoutAnInternalToken()
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => AttestationHost.StartAsync(new Dictionary<string, string?> { ["Attestation:InternalToken"] = "" }));
+
+        Assert.Contains("Attestation:InternalToken", error.ToString());
+    }
 }

@@ -24,8 +24,9 @@ public sealed class StackFixture : IAsyncLifetime
     private readonly Dictionary<string, string> _env = new();
 
     public string RunDir { get; } = Directory.CreateTempSubdirectory("tee-e2e-").FullName;
-    public string MasterKey { get; } = "sk-tee-master-e2e-" + Guid.NewGuid().ToString("N");
+    public string MasterKey { get; } = "sk-tee-master-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
     public Uri Gateway { get; private set; } = null!;
+    public Uri Admin { get; private set; } = null!;
     public Uri Worker { get; private set; } = null!;
     public Uri FakeOllama { get; private set; } = null!;
     public int RedisPort { get; private set; }
@@ -64,6 +65,7 @@ public sealed class StackFixture : IAsyncLifetime
         }
         Gateway = new Uri($"http://127.0.0.1:{Port("TEE_GATEWAY_PORT")}");
         Worker = new Uri($"http://127.0.0.1:{Port("TEE_WORKER_PORT")}");
+        Admin = new Uri($"http://127.0.0.1:{Port("TEE_ADMIN_PORT")}");
         Port("TEE_ATTESTATION_PORT");
         RedisPort = Port("TEE_REDIS_PORT");
         FakeOllama = new Uri($"http://127.0.0.1:{Port("TEE_FAKE_OLLAMA_PORT")}");
@@ -123,9 +125,17 @@ public sealed class StackFixture : IAsyncLifetime
         return http;
     }
 
+    /// <summary>A client of the admin listener (TEE_ADMIN_PORT), with the master key unless told otherwise.</summary>
+    public HttpClient AdminClient(string? key = null)
+    {
+        var http = new HttpClient { BaseAddress = Admin, Timeout = TimeSpan.FromSeconds(60) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key ?? MasterKey);
+        return http;
+    }
+
     public async Task<(string Id, string Key)> CreateKeyAsync(object? spec = null)
     {
-        using var admin = Client(MasterKey);
+        using var admin = AdminClient();
         using var response = await admin.PostAsJsonAsync("/admin/keys", spec ?? new { name = "e2e" });
         response.EnsureSuccessStatusCode();
         var json = (await response.Content.ReadFromJsonAsync<JsonNode>())!;

@@ -18,7 +18,10 @@ namespace TeeAspire.Tests;
 /// </summary>
 public sealed class GatewayHost : IAsyncDisposable
 {
-    public const string MasterKey = "sk-tee-master-test-0123456789abcdef";
+    public const string MasterKey = "sk-tee-master-7c1e94b2d05a3f86e2b47d91c03a58f6b9e02d47c1a53e8f06b29d74a1c5e380";
+
+    /// <summary>The admin listener's port; a test server has no ports, so admin clients set it on each request.</summary>
+    public const int AdminPort = 18099;
     private readonly List<WebApplicationFactory<Program>> _gateways = [];
     private readonly Dictionary<string, string?> _settings;
 
@@ -52,6 +55,7 @@ public sealed class GatewayHost : IAsyncDisposable
                 b.UseSetting("ConnectionStrings:deepseek-r1-1-5b", ollama.ConnectionString("deepseek-r1:1.5b"));
                 b.UseSetting("ConnectionStrings:deepseek-r1-7b", ollama.ConnectionString("deepseek-r1:7b"));
                 b.UseSetting("Inference:DefaultSlots", "4");
+                b.UseSetting(InternalAuth.Setting, InternalAuth.Token);
             });
             var listenOn = port;
             worker.UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, listenOn));
@@ -70,6 +74,8 @@ public sealed class GatewayHost : IAsyncDisposable
             ["ConnectionStrings:redis"] = redis.ConnectionString,
             ["services:inference-worker:http:0"] = $"http://127.0.0.1:{port}",
             ["TEE_MASTER_KEY"] = MasterKey,
+            [InternalAuth.Setting] = InternalAuth.Token,
+            ["Gateway:AdminPort"] = AdminPort.ToString(),
         };
         foreach (var (k, v) in gatewaySettings ?? new Dictionary<string, string?>()) settings[k] = v;
         return new GatewayHost(redis, ollama, worker, new Uri($"http://127.0.0.1:{port}"), settings);
@@ -98,7 +104,22 @@ public sealed class GatewayHost : IAsyncDisposable
         return client;
     }
 
-    public HttpClient Admin() => Client(MasterKey);
+    /// <summary>A client that arrives as if from <paramref name="peer"/> on <paramref name="localPort"/> (0: the public listener).</summary>
+    public HttpClient ClientFrom(System.Net.IPAddress? peer, int localPort = 0, string? key = null, WebApplicationFactory<Program>? gateway = null)
+    {
+        var server = (gateway ?? Gateway).Server;
+        var client = new HttpClient(server.CreateHandler(c =>
+        {
+            c.Connection.RemoteIpAddress = peer;
+            c.Connection.LocalPort = localPort;
+        })) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        if (key is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
+
+    /// <summary>The admin listener, with the master key (or <paramref name="key"/>).</summary>
+    public HttpClient Admin(string? key = MasterKey, WebApplicationFactory<Program>? gateway = null, System.Net.IPAddress? peer = null) =>
+        ClientFrom(peer ?? System.Net.IPAddress.Loopback, AdminPort, key, gateway);
 
     /// <summary>Creates a key through the admin API and returns (id, secret).</summary>
     public async Task<(string Id, string Key)> CreateKeyAsync(object? spec = null)

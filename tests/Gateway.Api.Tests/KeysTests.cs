@@ -218,10 +218,10 @@ public sealed class KeysTests
         await using var host = await GatewayHost.StartAsync();
         var (_, key) = await host.CreateKeyAsync();
 
-        using var withUserKey = host.Client(key);
-        using var withWrong = host.Client(GatewayHost.MasterKey + "x");
-        using var none = host.Client();
-        using var disabled = host.Client(GatewayHost.MasterKey, host.NewGateway(new Dictionary<string, string?> { ["TEE_MASTER_KEY"] = "" }));
+        using var withUserKey = host.Admin(key);
+        using var withWrong = host.Admin(GatewayHost.MasterKey + "x");
+        using var none = host.Admin(key: null);
+        using var disabled = host.Admin(GatewayHost.MasterKey, host.NewGateway(new Dictionary<string, string?> { ["TEE_MASTER_KEY"] = "" }));
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await withUserKey.GetAsync("/admin/keys", TestContext.Current)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await withWrong.GetAsync("/admin/keys", TestContext.Current)).StatusCode);

@@ -102,3 +102,36 @@ public sealed class ValidationTests
         Assert.Equal("temperature", (string?)JsonNode.Parse(error.GetRawResponse()!.Content.ToString())!["error"]!["param"]);
     }
 }
+
+/// <summary>Only the gateway (holding the internal token) may call the worker.</summary>
+public sealed class InternalTokenTests
+{
+    [Fact]
+    public async Task TheWorkerRefusesCallsWithoutTheInternalToken()
+    {
+        await using var worker = await WorkerHost.StartAsync();
+        using var outsider = worker.Outsider();
+        using var wrong = worker.Outsider();
+        wrong.DefaultRequestHeaders.Add(InternalAuth.Header, InternalAuth.Token + "x");
+        using var gateway = worker.CreateClient("key_abc");
+        var chat = new { model = "deepseek-r1", messages = new[] { new { role = "user", content = "hi" } } };
+
+        using var noToken = await outsider.PostAsJsonAsync("/v1/chat/completions", chat, TestContext.Current);
+        using var wrongToken = await wrong.PostAsJsonAsync("/v1/chat/completions", chat, TestContext.Current);
+        using var health = await outsider.GetAsync("/alive", TestContext.Current);
+        using var withToken = await gateway.PostAsJsonAsync("/v1/chat/completions", chat, TestContext.Current);
+
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, noToken.StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, wrongToken.StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.OK, withToken.StatusCode);
+    }
+
+    [Fact]
+    public async Task TheWorkerDoesNotStartWithoutAnInternalToken()
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => WorkerHost.StartAsync(settings: new Dictionary<string, string?> { [InternalAuth.Setting] = "" }));
+
+        Assert.Contains("Attestation:InternalToken", error.Message);
+    }
+}

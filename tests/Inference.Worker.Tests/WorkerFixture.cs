@@ -35,6 +35,7 @@ public sealed class WorkerHost : IAsyncDisposable
             ["Inference:DefaultSlots"] = "2",
             ["Inference:ProbeInterval"] = "00:00:01",
             ["Inference:BreakAfterFailures"] = "1",
+            [InternalAuth.Setting] = InternalAuth.Token,
         };
         for (var i = 0; i < doubles.Count; i++)
         {
@@ -47,13 +48,27 @@ public sealed class WorkerHost : IAsyncDisposable
             b.UseSetting("ConnectionStrings:redis", "");
             b.ConfigureAppConfiguration((_, c) => c.AddInMemoryCollection(config));
         });
-        _ = factory.Server;
-        return new WorkerHost(factory, doubles);
+        var host = new WorkerHost(factory, doubles);
+        try
+        {
+            _ = factory.Server;
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
+        return host;
     }
 
+    /// <summary>A client without the internal token (anyone on the network but the gateway).</summary>
+    public HttpClient Outsider() => _factory.CreateClient();
+
+    /// <summary>A client as the gateway is: with the internal token.</summary>
     public HttpClient CreateClient(string? keyId = null)
     {
         var client = _factory.CreateClient();
+        client.DefaultRequestHeaders.Add(InternalAuth.Header, InternalAuth.Token);
         client.Timeout = TimeSpan.FromSeconds(30);
         if (keyId is not null) client.DefaultRequestHeaders.Add("x-tee-key-id", keyId);
         return client;
