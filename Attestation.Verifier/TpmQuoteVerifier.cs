@@ -130,14 +130,14 @@ public static class TpmQuoteVerifier
         return members;
     }
 
-    /// <summary>Verifies a signature over <paramref name="message"/> (SHA-256) with an RSA or EC key.</summary>
+    /// <summary>Verifies a signature over <paramref name="message"/> (SHA-256) with an RSA or EC key given as canonical DER SubjectPublicKeyInfo.</summary>
     public static bool VerifySignature(byte[] message, byte[] signature, byte[] spki)
     {
         try
         {
             using var rsa = RSA.Create();
-            rsa.ImportSubjectPublicKeyInfo(spki, out var read);
-            if (read != spki.Length) return false;
+            rsa.ImportSubjectPublicKeyInfo(spki, out _);
+            if (!rsa.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(spki)) return false; // canonical DER only: one key, one encoding
             return rsa.VerifyData(message, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
                 || rsa.VerifyData(message, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pss);
         }
@@ -147,8 +147,8 @@ public static class TpmQuoteVerifier
         try
         {
             using var ec = ECDsa.Create();
-            ec.ImportSubjectPublicKeyInfo(spki, out var read);
-            if (read != spki.Length) return false;
+            ec.ImportSubjectPublicKeyInfo(spki, out _);
+            if (!ec.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(spki)) return false;
             return ec.VerifyData(message, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)
                 || ec.VerifyData(message, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
         }
