@@ -194,7 +194,7 @@ real_ak = serialization.load_pem_public_key(open(os.path.join(TESTDATA, "azure-c
 challenge = b"challenge" + bytes(7)  # the sample's nonce is 9 bytes; verifiers take 16-64, so the nonce check fails too
 r = {"platform": "azure-tdx", "nonce": challenge.hex(), "key_set": KEY_SET,
      "evidence": {"tpm_quote": {"message": b64(msg), "signature": b64(sig), "ak_public": b64(spki(real_ak)),
-                                "pcrs": {"sha256": {str(i): pcrs[i * 32:(i + 1) * 32].hex() for i in (5, 8)}}},
+                                "pcrs": {"sha256": {str(i): pcrs[i * 32:(i + 1) * 32].hex() for i in range(24)}}},
                   "hcl_report": b64(open(os.path.join(TESTDATA, "azure-cvm", "hcl-report-tdx.bin"), "rb").read())}}
 write("reports/real-azure-tdx-different-vms.json", r)
 vector("real-azure-tdx-different-vms", "real Azure bytes: a vTPM quote (signature and PCR digest verify) and a TDX HCL report (runtime data bound) from different VMs, no TD quote: the quote's AK is not the report's HCLAkPub",
