@@ -71,6 +71,42 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task PolicyCaptureWritesOnlyVerifiedValuesAndNeverAnInsecureSwitch()
+    {
+        await using var service = FakeService.Start((e, nonce) => e.Report(nonce, selected: [0, 7, 10]));
+        var file = Path.Combine(Path.GetTempPath(), $"tee-policy-{Guid.NewGuid():n}.json");
+        try
+        {
+            var (refused, _, _) = await Repo.TeeVerifyAsync("policy", "capture", service.Url.ToString(), "-o", file);
+            Assert.Equal(1, refused);
+            Assert.False(File.Exists(file));
+
+            var (exit, stdout, _) = await Repo.TeeVerifyAsync("policy", "capture", service.Url.ToString(), "-o", file, "--allow-insecure-platform");
+
+            Assert.True(exit == 0, stdout);
+            Assert.Contains("INSECURE", stdout);
+            var policy = VerificationPolicy.Load(await File.ReadAllTextAsync(file));
+            Assert.Equal([0, 7, 10], policy.Pcrs.Keys);
+            Assert.Null(policy.Platform);
+            Assert.DoesNotContain("insecure", await File.ReadAllTextAsync(file), StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task TheVectorsCommandRunsTheWholeCorpus()
+    {
+        var (exit, stdout, stderr) = await Repo.TeeVerifyAsync("vectors", Repo.Vectors);
+
+        Assert.True(exit == 0, stdout + stderr);
+        Assert.Contains("reached their expected verdicts", stdout);
+        Assert.Contains("ok   flip-software-tpm-tpm-quote-message.vector.json", stdout);
+    }
+
+    [Fact]
     public async Task GarbageFilesGetAVerdictOrAMessageNeverAStackTrace()
     {
         var dir = Directory.CreateTempSubdirectory("tee-verify-garbage-").FullName;
