@@ -98,6 +98,23 @@ public sealed class FuzzTests
     }
 
     [Fact]
+    public void CollateralMutationsGetAVerdict()
+    {
+        var random = new Random(Seed);
+        using var evidence = new SoftwareEvidence();
+        using var tdx = new TestTdx();
+        var report = tdx.Report(evidence, Nonce).ToJsonString();
+        var tcbInfo = TestTdx.TcbInfo();
+        Assert.True(ReportVerifier.Verify(report, Nonce, null, new VerificationOptions { IntelRoot = tdx.Root, TdxTcbInfo = tcbInfo, Now = TestTdx.Now }).Passed);
+        for (var i = 0; i < 2000; i++)
+        {
+            var options = new VerificationOptions { IntelRoot = tdx.Root, TdxTcbInfo = MutateText(random, tcbInfo), Now = TestTdx.Now };
+            var result = ReportVerifier.Verify(report, Nonce, null, options);
+            Assert.DoesNotContain("verifier.internal_error", result.Failed);
+        }
+    }
+
+    [Fact]
     public void HugeAndDeepInputsGetAVerdict()
     {
         AssertVerdict(new string('[', 100_000));
