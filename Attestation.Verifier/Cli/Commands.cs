@@ -13,7 +13,7 @@ public sealed record VerifierOptions(bool AllowInsecure, FileInfo? Policy, FileI
 /// <summary>The CLI's commands; each prints one line per check and returns 0 only if every check passed.</summary>
 public static class Commands
 {
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(120) };
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(120), MaxResponseContentBufferSize = 32 * 1024 * 1024 };
 
     public static async Task<int> ReportAsync(string url, VerifierOptions options, FileInfo? save, CancellationToken ct)
     {
@@ -201,7 +201,7 @@ public static class Commands
             var content = answer?["choices"]?[0]?["message"]?["content"]?.GetValueKind() == JsonValueKind.String ? (string?)answer["choices"]![0]!["message"]!["content"] : null;
             return id is null || created is null ? null : (id, created.Value, content);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or OverflowException)
         {
             return null;
         }
