@@ -49,9 +49,11 @@ public sealed class VerifierAgainstServiceTests
     public async Task APolicyCapturedFromOneReportHoldsForTheNextAndAChangedPcrFails()
     {
         await using var host = await AttestationHost.StartAsync();
-        var first = await host.ReportAsync(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
+        var firstNonce = RandomNumberGenerator.GetBytes(32);
+        var first = ReportVerifier.Verify((await host.ReportAsync(Convert.ToHexStringLower(firstNonce))).ToJsonString(), firstNonce, null, Insecure);
         var policy = new VerificationPolicy();
-        foreach (var (index, value) in first["tpm_pcr_sha256"]!.AsObject()) policy.Pcrs[int.Parse(index)] = (string)value!;
+        foreach (var (index, value) in first.QuotedPcrs) policy.Pcrs[index] = Convert.ToHexStringLower(value);
+        Assert.True(first.Passed && policy.Pcrs.Count > 0);
         var nonce = RandomNumberGenerator.GetBytes(32);
         var second = (await host.ReportAsync(Convert.ToHexStringLower(nonce))).ToJsonString();
 
