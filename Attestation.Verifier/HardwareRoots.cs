@@ -86,11 +86,12 @@ internal static class SnpVerification
 {
     public static bool Verify(HclReport hcl, JsonElement report, VerificationOptions options, List<CheckResult> checks)
     {
-        _ = hcl;
+        // ATTESTATION_REPORT: CHIP_ID (64 bytes) at 0x1A0 names the chip whose VCEK must have signed it.
+        var chip = Convert.ToHexStringLower(hcl.HardwareReport.AsSpan(0x1A0, 8));
         var chain = report.TryGetProperty("evidence", out var evidence) ? Json.Text(evidence, "snp_vcek_chain") : null;
         if (chain is null)
         {
-            checks.Add(CheckResult.Fail("snp.vcek_chain", "an SEV-SNP HCL report without the VCEK certificate chain: its signature cannot be checked"));
+            checks.Add(CheckResult.Fail("snp.vcek_chain", $"an SEV-SNP HCL report (chip {chip}…) without the VCEK certificate chain: its signature cannot be checked"));
             return false;
         }
         checks.Add(CheckResult.Fail("snp.report_signature",
