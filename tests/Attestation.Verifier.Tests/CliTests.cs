@@ -45,6 +45,19 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task ChatAgainstTheForgedSnpReportExitsBeforeSendingThePromptEvenWhenInsecureIsAllowed()
+    {
+        await using var service = FakeService.Start((e, nonce) => e.ForgedSnp(nonce));
+
+        var (exit, stdout, _) = await ChatAsync(service, "--allow-insecure-platform");
+
+        Assert.Equal(1, exit);
+        Assert.Contains("PASS hcl_report.runtime_data", stdout); // the forgery is self-consistent…
+        Assert.Contains("FAIL snp.vcek_chain —", stdout);          // …but no AMD chain signs it
+        Assert.False(service.ChatCalled);
+    }
+
+    [Fact]
     public async Task ChatWithASoftwareTpmVerifiesOnlyWithTheFlagAndSaysInsecure()
     {
         await using var service = FakeService.Start((e, nonce) => e.Report(nonce));

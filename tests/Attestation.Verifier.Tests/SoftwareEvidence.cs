@@ -96,6 +96,23 @@ public sealed class SoftwareEvidence : IDisposable
         return report;
     }
 
+    /// <summary>
+    /// The forgery: this report with the public SEV-SNP HCL sample whose runtime data is
+    /// rewritten to hold this AK and key set, and whose REPORT_DATA is re-hashed to match.
+    /// </summary>
+    public JsonObject ForgedSnp(byte[] nonce)
+    {
+        var sample = TestData.Bytes("azure-cvm/hcl-report-snp.bin");
+        var runtime = TestTdx.RuntimeData(Ak, KeySet.UserData());
+        var hcl = sample[..1236];
+        BinaryPrimitives.WriteUInt32LittleEndian(hcl.AsSpan(1232), (uint)runtime.Length);
+        SHA256.HashData(runtime).CopyTo(hcl, 32 + 0x50);
+        var report = ForgedAzureTdx(nonce);
+        report["platform"] = "azure-snp";
+        report["evidence"]!["hcl_report"] = Convert.ToBase64String([.. hcl, .. runtime]);
+        return report;
+    }
+
     /// <summary>Signs an answer statement (ES256, r‖s) with this evidence's answer-signing key.</summary>
     public string Sign(string statement) => Convert.ToBase64String(SigningKey.SignData(System.Text.Encoding.UTF8.GetBytes(statement), HashAlgorithmName.SHA256));
 
