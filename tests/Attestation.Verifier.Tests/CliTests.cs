@@ -110,6 +110,42 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task PolicyCaptureFromAVerifiedTdxReportPinsTheTdAndChatThenVerifies()
+    {
+        using var tdx = new TestTdx();
+        await using var service = FakeService.Start((e, nonce) => tdx.Report(e, nonce));
+        var dir = Directory.CreateTempSubdirectory("tee-capture-").FullName;
+        try
+        {
+            var root = Path.Combine(dir, "root.pem");
+            var tcb = Path.Combine(dir, "tcb.json");
+            var policy = Path.Combine(dir, "policy.json");
+            await File.WriteAllTextAsync(root, tdx.Root.ExportCertificatePem());
+            await File.WriteAllTextAsync(tcb, TestTdx.TcbInfo());
+            string[] trust = ["--intel-root", root, "--tcb-info", tcb, "--as-of", TestTdx.Now.ToString("O")];
+
+            var (exit, stdout, _) = await Repo.TeeVerifyAsync(["policy", "capture", service.Url.ToString(), "-o", policy, .. trust]);
+
+            Assert.True(exit == 0, stdout);
+            Assert.DoesNotContain("INSECURE", stdout);
+            var captured = VerificationPolicy.Load(await File.ReadAllTextAsync(policy));
+            Assert.Equal("azure-tdx", captured.Platform);
+            Assert.Equal(VerificationPolicy.TdFields.Order(), captured.Td.Keys.Order());
+            Assert.Equal(24, captured.Pcrs.Count);
+
+            var (chat, chatOut, _) = await ChatAsync(service, ["--policy", policy, .. trust]);
+
+            Assert.True(chat == 0, chatOut);
+            Assert.Contains("VERIFIED: azure-tdx", chatOut);
+            Assert.Contains("ANSWER VERIFIED", chatOut);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task TheVectorsCommandRunsTheWholeCorpus()
     {
         var (exit, stdout, stderr) = await Repo.TeeVerifyAsync("vectors", Repo.Vectors);
