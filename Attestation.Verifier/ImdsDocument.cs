@@ -5,7 +5,11 @@ using System.Text.Json;
 
 namespace TeeAspire.Attestation.Verifier;
 
-/// <summary>The Azure IMDS attested document: PKCS#7 SignedData over JSON naming the VM, signed under metadata.azure.com.</summary>
+/// <summary>
+/// The Azure IMDS attested document: PKCS#7 SignedData over JSON naming the VM (vmId, subscription,
+/// SKU), signed under metadata.azure.com. It proves identity (which VM), not freshness (no nonce of
+/// ours) and not confidentiality (any Azure VM has one).
+/// </summary>
 public static class ImdsDocument
 {
     public const string SignerName = "metadata.azure.com";
@@ -21,9 +25,14 @@ public static class ImdsDocument
             cms.CheckSignature(verifySignatureOnly: true);
             results.Add(CheckResult.Pass("imds.signature", "the PKCS#7 signature verifies"));
         }
-        catch (Exception e) when (e is CryptographicException or FormatException)
+        catch (Exception e) when (e is CryptographicException or FormatException or InvalidOperationException or ArgumentException)
         {
             results.Add(CheckResult.Fail("imds.signature", "the attested document's signature does not verify: " + e.Message));
+            return results;
+        }
+        if (cms.SignerInfos.Count != 1)
+        {
+            results.Add(CheckResult.Fail("imds.signer", $"{cms.SignerInfos.Count} signers; one expected"));
             return results;
         }
         var signer = cms.SignerInfos[0].Certificate;
@@ -45,8 +54,15 @@ public static class ImdsDocument
                 ? CheckResult.Pass("imds.chain", "the signer chains to a trusted root")
                 : CheckResult.Fail("imds.chain", "the signer does not chain to a trusted root: " + string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()))));
         }
-        using var doc = JsonDocument.Parse(cms.ContentInfo.Content);
-        content = doc.RootElement.Clone();
+        try
+        {
+            using var doc = JsonDocument.Parse(cms.ContentInfo.Content);
+            content = doc.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            results.Add(CheckResult.Fail("imds.content", "the signed content is not JSON: " + e.Message));
+        }
         return results;
     }
 }

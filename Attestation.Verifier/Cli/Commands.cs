@@ -1,132 +1,261 @@
+using System.Globalization;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace TeeAspire.Attestation.Verifier.Cli;
 
-public sealed record VerifierOptions(bool AllowInsecure, FileInfo? Policy, FileInfo? IntelRoot, FileInfo? ImdsRoot, FileInfo? TcbInfo = null);
+public sealed record VerifierOptions(bool AllowInsecure, FileInfo? Policy, FileInfo? IntelRoot, FileInfo? AmdArk, FileInfo? ImdsRoot,
+    FileInfo? Collateral, FileInfo? TcbInfo, DateTimeOffset? AsOf);
 
-/// <summary>The CLI's commands; each prints one line per check and returns 0 only if all pass.</summary>
+/// <summary>The CLI's commands; each prints one line per check and returns 0 only if every check passed.</summary>
 public static class Commands
 {
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(120) };
-    private static readonly JsonSerializerOptions SnakeCase = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(120), MaxResponseContentBufferSize = 32 * 1024 * 1024 };
 
     public static async Task<int> ReportAsync(string url, VerifierOptions options, FileInfo? save, CancellationToken ct)
     {
+        var loaded = Load(options);
         var (json, nonce) = await FetchReportAsync(Service(url), ct);
         if (save is not null)
         {
-            var saved = JsonNode.Parse(json)!.AsObject();
-            await File.WriteAllTextAsync(save.FullName, saved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), ct);
+            await File.WriteAllTextAsync(save.FullName, json, ct);
             Console.WriteLine($"saved the report to {save.FullName} (nonce {Convert.ToHexStringLower(nonce)})");
         }
-        return Print(ReportVerifier.Verify(json, nonce, Policy(options)));
+        return Print(Verify(json, nonce, loaded));
     }
 
     public static async Task<int> ReportFileAsync(FileInfo file, string nonceHex, VerifierOptions options)
     {
-        byte[] nonce;
-        try
-        {
-            nonce = Convert.FromHexString(nonceHex);
-        }
-        catch (FormatException)
-        {
-            Console.Error.WriteLine("--nonce must be hex");
-            return 2;
-        }
-        return Print(ReportVerifier.Verify(await File.ReadAllTextAsync(file.FullName), nonce, Policy(options)));
+        var nonce = Hex(nonceHex, "--nonce");
+        var loaded = Load(options);
+        return Print(Verify(await ReadAsync(file), nonce, loaded));
     }
 
+    /// <summary>
+    /// Verifies a fresh report and only then sends the prompt, with an answer nonce; the answer is
+    /// printed only when its signature verifies with a key of the attested set.
+    /// </summary>
     public static async Task<int> ChatAsync(string url, string key, string message, string model, VerifierOptions options, CancellationToken ct)
     {
-        var (json, nonce) = await FetchReportAsync(Service(url), ct);
-        var verified = ReportVerifier.Verify(json, nonce, Policy(options));
-        if (Print(verified) != 0)
+        var service = Service(url);
+        var loaded = Load(options);
+        var (json, nonce) = await FetchReportAsync(service, ct);
+        var verified = Verify(json, nonce, loaded);
+        if (Print(verified) != Cli.Verified || verified.KeySet is null)
         {
             Console.WriteLine("not sending the prompt: the report did not verify");
-            return 1;
+            return Cli.Refused;
         }
-        var request = JsonSerializer.SerializeToUtf8Bytes(new { model, messages = new[] { new { role = "user", content = message } } });
-        using var post = new HttpRequestMessage(HttpMethod.Post, new Uri(Service(url), "/v1/chat/completions")) { Content = new ByteArrayContent(request) };
+        var answerNonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var request = JsonSerializer.SerializeToUtf8Bytes(new JsonObject
+        {
+            ["model"] = model,
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = message }),
+        });
+        using var post = new HttpRequestMessage(HttpMethod.Post, new Uri(service, "/v1/chat/completions")) { Content = new ByteArrayContent(request) };
         post.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         post.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        post.Headers.Add(AnswerStatement.NonceHeader, answerNonce);
         using var response = await Http.SendAsync(post, ct);
         var responseBytes = await response.Content.ReadAsByteArrayAsync(ct);
         if (!response.IsSuccessStatusCode)
         {
-            Console.WriteLine($"FAIL chat — the service answered {(int)response.StatusCode}: {Encoding.UTF8.GetString(responseBytes)}");
-            return 1;
+            Console.WriteLine($"FAIL chat — the service answered {(int)response.StatusCode}");
+            return Cli.Refused;
         }
-        var answer = JsonNode.Parse(responseBytes)!;
-        var id = (string)answer["id"]!;
-        using var get = new HttpRequestMessage(HttpMethod.Get, new Uri(Service(url), $"/v1/signature/{id}"));
-        get.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        using var signatureResponse = await Http.SendAsync(get, ct);
-        if (!signatureResponse.IsSuccessStatusCode)
+        var answer = ParseAnswer(responseBytes);
+        if (answer is not var (id, created, content))
         {
-            Console.WriteLine($"FAIL answer.signature — no signature for {id} ({(int)signatureResponse.StatusCode})");
-            return 1;
+            Console.WriteLine("FAIL answer.statement — the answer has no completion id and created time; nothing to verify");
+            return Cli.Refused;
         }
-        var signature = (await signatureResponse.Content.ReadFromJsonAsync<AnswerSignature>(SnakeCase, ct))!;
-        var checks = AnswerVerifier.Verify(signature, request, responseBytes, verified.SigningKeySpki!);
-        var result = Print(new VerificationResult(checks, verified.SigningKeySpki));
+        var signature = await FetchSignatureAsync(service, key, id, ct);
+        if (signature is null)
+        {
+            Console.WriteLine($"FAIL answer.signature — no signature served for {id}");
+            return Cli.Refused;
+        }
+        var checks = AnswerVerifier.Verify(verified.KeySet, id, created, request, responseBytes, answerNonce, signature);
+        foreach (var check in checks) Console.WriteLine($"{(check.Passed ? "PASS" : "FAIL")} {check.Name} — {check.Reason}");
+        if (checks.Any(c => !c.Passed))
+        {
+            Console.WriteLine($"REFUSED: the answer did not verify ({string.Join(", ", checks.Where(c => !c.Passed).Select(c => c.Name))}); it is not shown");
+            return Cli.Refused;
+        }
+        Console.WriteLine(verified.Insecure ? "ANSWER SIGNED by the attested key set — INSECURE platform (no hardware root)" : "ANSWER VERIFIED: signed by the attested key set");
         Console.WriteLine();
-        Console.WriteLine((string?)answer["choices"]![0]!["message"]!["content"]);
-        return result;
+        Console.WriteLine(content);
+        return Cli.Verified;
     }
 
+    /// <summary>Writes a policy from what a fresh report's evidence proves: the TD measurements (hardware platforms) and the quoted PCRs.</summary>
     public static async Task<int> CapturePolicyAsync(string url, FileInfo output, VerifierOptions options, CancellationToken ct)
     {
+        var loaded = Load(options);
         var (json, nonce) = await FetchReportAsync(Service(url), ct);
-        var result = ReportVerifier.Verify(json, nonce, Policy(options));
-        if (Print(result) != 0)
+        var result = Verify(json, nonce, loaded);
+        if (Print(result) != Cli.Verified)
         {
-            Console.WriteLine("not capturing a policy from a report that does not verify");
-            return 1;
+            Console.WriteLine("not capturing a policy from evidence that does not verify");
+            return Cli.Refused;
         }
-        using var doc = JsonDocument.Parse(json);
-        var policy = new VerificationPolicy { AllowInsecurePlatform = options.AllowInsecure };
-        foreach (var p in doc.RootElement.GetProperty("evidence").GetProperty("tpm_quote").GetProperty("pcrs").GetProperty("sha256").EnumerateObject())
-            policy.Pcrs[p.Name] = p.Value.GetString()!;
-        await File.WriteAllTextAsync(output.FullName, policy.ToJson(), ct);
-        Console.WriteLine($"wrote {policy.Pcrs.Count} expected PCR values to {output.FullName}");
-        return 0;
+        var captured = new VerificationPolicy();
+        if (!result.Insecure) captured.Platform = result.Platform;
+        if (result.Td is { } td)
+            foreach (var field in VerificationPolicy.TdFields) captured.Td[field] = [td.Field(field)];
+        foreach (var (index, value) in result.QuotedPcrs) captured.Pcrs[index] = Convert.ToHexStringLower(value);
+        await File.WriteAllTextAsync(output.FullName, captured.ToJson(), ct);
+        Console.WriteLine($"wrote {(result.Td is null ? "no TD measurements" : "the TD measurements")} and {captured.Pcrs.Count} quoted PCR values to {output.FullName}");
+        if (result.Insecure) Console.WriteLine("INSECURE: these values come from a software TPM; they say nothing about a TEE");
+        return Cli.Verified;
+    }
+
+    /// <summary>Runs every vector of a corpus; exit 0 only if every one reaches its expected verdict.</summary>
+    public static int Vectors(DirectoryInfo dir)
+    {
+        if (!dir.Exists) throw new UsageException($"{dir.FullName} does not exist");
+        var failures = 0;
+        var total = 0;
+        foreach (var file in Corpus.Files(dir.FullName))
+        {
+            var cases = 0;
+            var missed = new List<string>();
+            foreach (var c in Corpus.Cases(file))
+            {
+                cases++;
+                var outcome = Corpus.Run(c);
+                if (!outcome.Met) missed.Add($"{c.Name}: {outcome.Explanation}");
+            }
+            total += cases;
+            failures += missed.Count;
+            var name = Path.GetRelativePath(dir.FullName, file);
+            Console.WriteLine(missed.Count == 0 ? $"ok   {name} ({cases} case{(cases == 1 ? "" : "s")})" : $"FAIL {name}: {missed.Count} of {cases} cases");
+            foreach (var m in missed.Take(5)) Console.WriteLine("     " + m);
+        }
+        Console.WriteLine(failures == 0 ? $"all {total} cases reached their expected verdicts" : $"{failures} of {total} cases did not");
+        return failures == 0 ? Cli.Verified : Cli.Refused;
+    }
+
+    /// <summary>A policy file that fails to load is a refused verification (check policy.format), not a usage error.</summary>
+    private sealed record Loaded(VerificationPolicy? Policy, string? PolicyError, VerificationOptions Options);
+
+    private static VerificationResult Verify(string json, byte[] nonce, Loaded loaded) =>
+        loaded.PolicyError is { } error
+            ? new VerificationResult([CheckResult.Fail(VerificationPolicy.FormatCheck, error)])
+            : ReportVerifier.Verify(json, nonce, loaded.Policy, loaded.Options);
+
+    private static Loaded Load(VerifierOptions o)
+    {
+        VerificationPolicy? policy = null;
+        string? error = null;
+        if (o.Policy is not null) VerificationPolicy.TryLoad(ReadText(o.Policy), out policy, out error);
+        return new Loaded(policy, error, new VerificationOptions
+        {
+            AllowInsecurePlatform = o.AllowInsecure,
+            IntelRoot = o.IntelRoot is null ? null : Certificate(o.IntelRoot),
+            AmdArk = o.AmdArk is null ? null : Certificate(o.AmdArk),
+            ImdsRoots = o.ImdsRoot is null ? [] : [Certificate(o.ImdsRoot)],
+            CollateralJson = o.Collateral is null ? null : ReadText(o.Collateral),
+            TdxTcbInfo = o.TcbInfo is null ? null : ReadText(o.TcbInfo),
+            Now = o.AsOf,
+        });
+    }
+
+    private static X509Certificate2 Certificate(FileInfo file)
+    {
+        try
+        {
+            return X509Certificate2.CreateFromPem(ReadText(file));
+        }
+        catch (CryptographicException e)
+        {
+            throw new UsageException($"{file.FullName} is not a PEM certificate: {e.Message}");
+        }
+    }
+
+    private static string ReadText(FileInfo file)
+    {
+        if (!file.Exists) throw new UsageException($"{file.FullName} does not exist");
+        if (file.Length > 64 * 1024 * 1024) throw new UsageException($"{file.FullName} is larger than 64 MiB");
+        return File.ReadAllText(file.FullName);
+    }
+
+    private static Task<string> ReadAsync(FileInfo file) => Task.FromResult(ReadText(file));
+
+    private static byte[] Hex(string hex, string what)
+    {
+        if (hex.Length % 2 != 0 || !hex.All(char.IsAsciiHexDigit)) throw new UsageException($"{what} must be hex");
+        return Convert.FromHexString(hex);
+    }
+
+    private static (string Id, long Created, string? Content)? ParseAnswer(byte[] body)
+    {
+        try
+        {
+            var answer = JsonNode.Parse(body);
+            var id = answer?["id"]?.GetValueKind() == JsonValueKind.String ? (string?)answer["id"] : null;
+            var created = answer?["created"]?.GetValueKind() == JsonValueKind.Number ? answer["created"]!.GetValue<long>() : (long?)null;
+            var content = answer?["choices"]?[0]?["message"]?["content"]?.GetValueKind() == JsonValueKind.String ? (string?)answer["choices"]![0]!["message"]!["content"] : null;
+            return id is null || created is null ? null : (id, created.Value, content);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or OverflowException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<AnswerSignature?> FetchSignatureAsync(Uri service, string key, string id, CancellationToken ct)
+    {
+        if (!AnswerStatement.IsCompletionId(id)) return null;
+        using var get = new HttpRequestMessage(HttpMethod.Get, new Uri(service, $"/v1/signature/{id}"));
+        get.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        using var response = await Http.SendAsync(get, ct);
+        if (!response.IsSuccessStatusCode) return null;
+        try
+        {
+            var json = JsonNode.Parse(await response.Content.ReadAsByteArrayAsync(ct));
+            var sid = (string?)json?["id"];
+            var signature = (string?)json?["signature"];
+            var fingerprint = (string?)json?["signing_key_fingerprint"];
+            return sid is null || signature is null || fingerprint is null ? null : new AnswerSignature(sid, signature, fingerprint);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
     }
 
     private static async Task<(string Json, byte[] Nonce)> FetchReportAsync(Uri url, CancellationToken ct)
     {
         var nonce = RandomNumberGenerator.GetBytes(32);
-        var json = await Http.GetStringAsync(new Uri(url, $"/attestation?nonce={Convert.ToHexStringLower(nonce)}"), ct);
-        return (json, nonce);
+        try
+        {
+            var json = await Http.GetStringAsync(new Uri(url, $"/attestation?nonce={Convert.ToHexStringLower(nonce)}"), ct);
+            return (json, nonce);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new UsageException($"could not fetch the report from {url}: {e.Message}");
+        }
     }
 
     private static Uri Service(string url) =>
         Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
             ? uri
-            : throw new ArgumentException($"'{url}' is not an http(s) URL");
-
-    private static VerificationPolicy Policy(VerifierOptions options)
-    {
-        var policy = options.Policy is null ? new VerificationPolicy() : VerificationPolicy.Load(File.ReadAllText(options.Policy.FullName));
-        policy.AllowInsecurePlatform |= options.AllowInsecure;
-        if (options.IntelRoot is not null) policy.IntelRoot = X509Certificate2.CreateFromPem(File.ReadAllText(options.IntelRoot.FullName));
-        if (options.ImdsRoot is not null) policy.ImdsRoots.Add(X509Certificate2.CreateFromPem(File.ReadAllText(options.ImdsRoot.FullName)));
-        if (options.TcbInfo is not null) policy.TdxTcbInfo = File.ReadAllText(options.TcbInfo.FullName);
-        return policy;
-    }
+            : throw new UsageException($"'{url}' is not an http(s) URL");
 
     private static int Print(VerificationResult result)
     {
+        if (result.Insecure) Console.WriteLine("INSECURE: no hardware root of trust — a software TPM accepted only because of --allow-insecure-platform");
         foreach (var check in result.Checks)
             Console.WriteLine($"{(check.Passed ? "PASS" : "FAIL")} {check.Name} — {check.Reason}");
-        Console.WriteLine(result.Passed ? "VERIFIED: every check passed" : $"NOT VERIFIED: {result.Checks.Count(c => !c.Passed)} check(s) failed");
-        if (result.Tcb is { } tcb) Console.WriteLine($"TDX TCB status (reported separately): {tcb.Status} — {tcb.Reason}");
-        return result.Passed ? 0 : 1;
+        if (result.Tcb is { } tcb) Console.WriteLine($"TDX TCB status: {tcb.Status} — {tcb.Reason}");
+        Console.WriteLine(result.Passed
+            ? result.Insecure ? "VERIFIED (INSECURE: no hardware root; --allow-insecure-platform)" : $"VERIFIED: {result.Platform}, every check passed"
+            : $"REFUSED: {string.Join(", ", result.Failed)} failed");
+        return result.Passed ? Cli.Verified : Cli.Refused;
     }
 }

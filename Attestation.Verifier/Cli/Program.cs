@@ -1,37 +1,55 @@
 using System.CommandLine;
 using TeeAspire.Attestation.Verifier.Cli;
 
-var allowInsecure = new Option<bool>("--allow-insecure-platform") { Description = "Accept platform: none (development machines, swtpm)" };
-var policy = new Option<FileInfo?>("--policy") { Description = "Expected measurements (policy.json from 'policy capture')" };
-var intelRoot = new Option<FileInfo?>("--intel-root") { Description = "Intel SGX Root CA (PEM) for TDX quotes" };
+var allowInsecure = new Option<bool>("--allow-insecure-platform") { Description = "Accept evidence with no hardware root (a software TPM: development, CI). Printed loudly; never read from a policy file" };
+var policy = new Option<FileInfo?>("--policy") { Description = "Policy file: which TD, TCB statuses, PCR values, pinned signing key (PROTOCOL.md)" };
+var intelRoot = new Option<FileInfo?>("--intel-root") { Description = "Intel SGX Root CA (PEM) for TD quotes" };
+var amdArk = new Option<FileInfo?>("--amd-ark") { Description = "AMD ARK (PEM) for SEV-SNP reports" };
 var imdsRoot = new Option<FileInfo?>("--imds-root") { Description = "Root (PEM) for the IMDS document's signer; default: the system store" };
-var tcbInfo = new Option<FileInfo?>("--tcb-info") { Description = "Intel PCS TCB info (JSON) for the platform: reports the TDX TCB status" };
-var save = new Option<FileInfo?>("--save") { Description = "Write the fetched report (with its nonce) to this file" };
+var collateral = new Option<FileInfo?>("--collateral") { Description = "DCAP collateral bundle (JSON: TCB info, QE identity, CRLs and their issuer chains)" };
+var tcbInfo = new Option<FileInfo?>("--tcb-info") { Description = "Intel PCS TCB info (JSON) alone, for the TCB status" };
+var asOf = new Option<DateTimeOffset?>("--as-of") { Description = "Check certificates, CRLs and collateral as of this time (archived evidence, tests)" };
+var save = new Option<FileInfo?>("--save") { Description = "Write the fetched report to this file" };
 var url = new Argument<string>("url") { Description = "The service, e.g. https://tee.example.com" };
+Option[] verification = [allowInsecure, policy, intelRoot, amdArk, imdsRoot, collateral, tcbInfo, asOf];
 
-var report = new Command("report", "Fetch a fresh report (random nonce) and verify it") { url, allowInsecure, policy, intelRoot, imdsRoot, tcbInfo, save };
-report.SetAction((parse, ct) => Commands.ReportAsync(parse.GetValue(url)!, Options(parse), parse.GetValue(save), ct));
+var report = new Command("report", "Fetch a fresh report (random nonce) and verify it") { url, save };
+Add(report, verification);
+report.SetAction((parse, ct) => Cli.Run(() => Commands.ReportAsync(parse.GetValue(url)!, Options(parse), parse.GetValue(save), ct)));
 
 var file = new Argument<FileInfo>("file") { Description = "A saved report (JSON)" };
 var nonce = new Option<string>("--nonce") { Description = "The nonce (hex) the report was asked with", Required = true };
-var reportFile = new Command("report-file", "Verify a saved report") { file, nonce, allowInsecure, policy, intelRoot, imdsRoot, tcbInfo };
-reportFile.SetAction((parse, _) => Commands.ReportFileAsync(parse.GetValue(file)!, parse.GetValue(nonce)!, Options(parse)));
+var reportFile = new Command("report-file", "Verify a saved report") { file, nonce };
+Add(reportFile, verification);
+reportFile.SetAction((parse, _) => Cli.Run(() => Commands.ReportFileAsync(parse.GetValue(file)!, parse.GetValue(nonce)!, Options(parse))));
 
 var key = new Option<string>("--key") { Description = "API key (sk-tee-…)", Required = true };
 var message = new Option<string>("--message") { Description = "The prompt", Required = true };
 var model = new Option<string>("--model") { Description = "Model id", DefaultValueFactory = _ => "deepseek-r1" };
-var chat = new Command("chat", "Verify a fresh report, send a chat, and verify the answer's signature against the attested key") { url, key, message, model, allowInsecure, policy, intelRoot, imdsRoot };
-chat.SetAction((parse, ct) => Commands.ChatAsync(parse.GetValue(url)!, parse.GetValue(key)!, parse.GetValue(message)!, parse.GetValue(model)!, Options(parse), ct));
+var chat = new Command("chat", "Verify a fresh report, and only then send the prompt (with an answer nonce) and verify the answer's signature against the attested key set") { url, key, message, model };
+Add(chat, verification);
+chat.SetAction((parse, ct) => Cli.Run(() => Commands.ChatAsync(parse.GetValue(url)!, parse.GetValue(key)!, parse.GetValue(message)!, parse.GetValue(model)!, Options(parse), ct)));
 
 var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the policy", Required = true };
-var capture = new Command("capture", "Write the service's current PCRs as the expected-measurements policy (after verifying the report)") { url, output, allowInsecure, intelRoot, imdsRoot };
-capture.SetAction((parse, ct) => Commands.CapturePolicyAsync(parse.GetValue(url)!, parse.GetValue(output)!, Options(parse), ct));
-var policyCommand = new Command("policy", "Expected-measurement policies") { capture };
+var capture = new Command("capture", "Write a policy from a fresh report's verified evidence: TD measurements and quoted PCRs") { url, output };
+Add(capture, verification);
+capture.SetAction((parse, ct) => Cli.Run(() => Commands.CapturePolicyAsync(parse.GetValue(url)!, parse.GetValue(output)!, Options(parse), ct)));
+var policyCommand = new Command("policy", "Policies: which TD and software to accept") { capture };
 
-var root = new RootCommand("tee-verify: check that a TeeAspire service runs in the expected TEE, and that its answers came from it")
+var dir = new Argument<DirectoryInfo>("dir") { Description = "The corpus directory (tests/vectors)" };
+var vectors = new Command("vectors", "Run every vector of a corpus (mutation vectors expanded) and compare with its expected verdict") { dir };
+vectors.SetAction((parse, _) => Cli.Run(() => Task.FromResult(Commands.Vectors(parse.GetValue(dir)!))));
+
+var root = new RootCommand("tee-verify: check that a TeeAspire service runs in the expected TEE, and that its answers came from it. Exit codes: 0 verified, 1 refused (a check failed), 2 bad input or usage")
 {
-    report, reportFile, chat, policyCommand,
+    report, reportFile, chat, policyCommand, vectors,
 };
 return await root.Parse(args).InvokeAsync();
 
-VerifierOptions Options(ParseResult parse) => new(parse.GetValue(allowInsecure), parse.GetValue(policy), parse.GetValue(intelRoot), parse.GetValue(imdsRoot), parse.GetValue(tcbInfo));
+VerifierOptions Options(ParseResult parse) => new(parse.GetValue(allowInsecure), parse.GetValue(policy), parse.GetValue(intelRoot), parse.GetValue(amdArk),
+    parse.GetValue(imdsRoot), parse.GetValue(collateral), parse.GetValue(tcbInfo), parse.GetValue(asOf));
+
+static void Add(Command command, Option[] options)
+{
+    foreach (var o in options) command.Options.Add(o);
+}

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text.Json.Nodes;
 using TeeAspire.Attestation.Verifier;
 
 namespace TeeAspire.Tests;
@@ -8,6 +7,8 @@ namespace TeeAspire.Tests;
 /// <summary>The customer's verifier library against reports this service produced on a real swtpm.</summary>
 public sealed class VerifierAgainstServiceTests
 {
+    private static readonly VerificationOptions Insecure = new() { AllowInsecurePlatform = true };
+
     [Fact]
     public async Task AFreshReportVerifiesWhenAnInsecurePlatformIsAllowed()
     {
@@ -16,10 +17,11 @@ public sealed class VerifierAgainstServiceTests
         var nonce = RandomNumberGenerator.GetBytes(32);
 
         var report = await host.ReportAsync(Convert.ToHexStringLower(nonce));
-        var result = ReportVerifier.Verify(report.ToJsonString(), nonce, new VerificationPolicy { AllowInsecurePlatform = true });
+        var result = ReportVerifier.Verify(report.ToJsonString(), nonce, null, Insecure);
 
         Assert.True(result.Passed, string.Join("\n", result.Checks.Where(c => !c.Passed)));
-        Assert.Equal(Convert.FromBase64String((string)report["key_set"]!["keys"]![0]!["public_key"]!), result.SigningKeySpki);
+        Assert.True(result.Insecure);
+        Assert.Equal(Convert.FromBase64String((string)report["key_set"]!["keys"]![0]!["public_key"]!), result.KeySet!.Keys[0].PublicKey);
     }
 
     [Fact]
@@ -29,10 +31,10 @@ public sealed class VerifierAgainstServiceTests
         await host.RegisterSigningKeyAsync();
         var nonce = RandomNumberGenerator.GetBytes(32);
 
-        var result = ReportVerifier.Verify((await host.ReportAsync(Convert.ToHexStringLower(nonce))).ToJsonString(), nonce, new VerificationPolicy());
+        var result = ReportVerifier.Verify((await host.ReportAsync(Convert.ToHexStringLower(nonce))).ToJsonString(), nonce);
 
         Assert.False(result.Passed);
-        Assert.Contains(result.Checks, c => c.Name == "platform" && !c.Passed && c.Reason.Contains("platform none"));
+        Assert.Contains(result.Checks, c => c.Name == "platform" && !c.Passed && c.Reason.Contains("no hardware evidence"));
     }
 
     [Fact]
@@ -41,7 +43,7 @@ public sealed class VerifierAgainstServiceTests
         await using var host = await AttestationHost.StartAsync();
         await host.RegisterSigningKeyAsync();
 
-        var result = ReportVerifier.Verify((await host.ReportAsync()).ToJsonString(), RandomNumberGenerator.GetBytes(32), new VerificationPolicy { AllowInsecurePlatform = true });
+        var result = ReportVerifier.Verify((await host.ReportAsync()).ToJsonString(), RandomNumberGenerator.GetBytes(32), null, Insecure);
 
         Assert.Contains(result.Checks, c => c.Name == "nonce" && !c.Passed && c.Reason.Contains("replayable"));
     }
@@ -51,16 +53,18 @@ public sealed class VerifierAgainstServiceTests
     {
         await using var host = await AttestationHost.StartAsync();
         await host.RegisterSigningKeyAsync();
-        var first = await host.ReportAsync(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
-        var policy = new VerificationPolicy { AllowInsecurePlatform = true };
-        foreach (var (index, value) in first["tpm_pcr_sha256"]!.AsObject()) policy.Pcrs[index] = (string)value!;
+        var firstNonce = RandomNumberGenerator.GetBytes(32);
+        var first = ReportVerifier.Verify((await host.ReportAsync(Convert.ToHexStringLower(firstNonce))).ToJsonString(), firstNonce, null, Insecure);
+        var policy = new VerificationPolicy();
+        foreach (var (index, value) in first.QuotedPcrs) policy.Pcrs[index] = Convert.ToHexStringLower(value);
+        Assert.True(first.Passed && policy.Pcrs.Count > 0);
         var nonce = RandomNumberGenerator.GetBytes(32);
         var second = (await host.ReportAsync(Convert.ToHexStringLower(nonce))).ToJsonString();
 
-        Assert.True(ReportVerifier.Verify(second, nonce, policy).Passed);
+        Assert.True(ReportVerifier.Verify(second, nonce, policy, Insecure).Passed);
         await host.Tpm.RunToolAsync("tpm2_pcrextend", "10:sha256=" + new string('a', 64));
         var nonce2 = RandomNumberGenerator.GetBytes(32);
-        var third = ReportVerifier.Verify((await host.ReportAsync(Convert.ToHexStringLower(nonce2))).ToJsonString(), nonce2, policy);
+        var third = ReportVerifier.Verify((await host.ReportAsync(Convert.ToHexStringLower(nonce2))).ToJsonString(), nonce2, policy, Insecure);
         Assert.Equal(["policy.pcr10"], third.Checks.Where(c => !c.Passed).Select(c => c.Name));
     }
 
@@ -102,12 +106,12 @@ public sealed class VerifierAgainstServiceTests
         report["platform"] = "azure-tdx";
         report["evidence"]!["hcl_report"] = Convert.ToBase64String(TestData.Bytes("azure-cvm/hcl-report-tdx.bin"));
 
-        var result = ReportVerifier.Verify(report.ToJsonString(), nonce, new VerificationPolicy());
+        var result = ReportVerifier.Verify(report.ToJsonString(), nonce);
 
         var failed = result.Checks.Where(c => !c.Passed).Select(c => c.Name).ToList();
-        Assert.Contains("hcl.ak", failed);
-        Assert.Contains("hcl.user_data", failed);
+        Assert.Contains("hcl_report.ak", failed);
+        Assert.Contains("hcl_report.user_data", failed);
         Assert.Contains("td_quote", failed);
-        Assert.DoesNotContain("hcl.runtime_data", failed);
+        Assert.DoesNotContain("hcl_report.runtime_data", failed);
     }
 }
