@@ -95,7 +95,7 @@ public sealed class HostileInputTests(StackFixture stack)
         new Case("GET on chat", "GET", Chat, null),
         new Case("DELETE on models", "DELETE", "/v1/models", null),
         new Case("PUT on admin keys", "PUT", "/admin/keys", "{}", Auth: "master"),
-        new Case("internal sign through the gateway", "POST", "/internal/sign", "{}", Auth: "none"),
+        new Case("internal key registry through the gateway", "POST", "/internal/keys", "{}", Auth: "none"),
         // Attestation
         new Case("short nonce", "GET", "/attestation?nonce=abcd", null, Auth: "none"),
         new Case("non-hex nonce", "GET", "/attestation?nonce=" + new string('z', 32), null, Auth: "none"),
