@@ -64,19 +64,54 @@ public static class TdxTcb
         if (!string.Equals(info.GetProperty("fmspc").GetString(), fmspc, StringComparison.OrdinalIgnoreCase))
             return new TcbStatus("Unrecognized", $"the collateral is for FMSPC {info.GetProperty("fmspc").GetString()}, the platform is {fmspc}", null);
         var teeTcbSvn = quote.Body[..16];
+        // TDX module version rules (Intel QVL, TCB info v3): a TEE_TCB_SVN whose byte 1 (the module's
+        // major version) is non-zero is matched against tdxModuleIdentities "TDX_<major>", and its
+        // bytes 0–1 are then left out of the tdxtcbcomponents comparison.
+        var moduleVersion = teeTcbSvn[1];
+        var version = info.GetProperty("version").GetInt32();
+        var moduleNote = "";
+        var mrSignerSeam = quote.Body[64..112];
+        if (version >= 3 && moduleVersion > 0)
+        {
+            var moduleId = $"TDX_{moduleVersion:D2}";
+            var identity = info.TryGetProperty("tdxModuleIdentities", out var ids) && ids.ValueKind == JsonValueKind.Array
+                ? ids.EnumerateArray().FirstOrDefault(i => i.GetProperty("id").GetString() == moduleId)
+                : default;
+            if (identity.ValueKind != JsonValueKind.Object) return new TcbStatus("Unrecognized", $"the TCB info has no identity for TDX module {moduleId}", null);
+            if (!Convert.FromHexString(identity.GetProperty("mrsigner").GetString()!).AsSpan().SequenceEqual(mrSignerSeam))
+                return new TcbStatus("Unrecognized", $"the TDX module's MRSIGNERSEAM is not {moduleId}'s", null);
+            var moduleLevel = identity.GetProperty("tcbLevels").EnumerateArray()
+                .FirstOrDefault(l => teeTcbSvn[0] >= l.GetProperty("tcb").GetProperty("isvsvn").GetInt32());
+            if (moduleLevel.ValueKind != JsonValueKind.Object) return new TcbStatus("Unrecognized", $"the TDX module SVN {teeTcbSvn[0]} is below every {moduleId} level", null);
+            var moduleStatus = moduleLevel.GetProperty("tcbStatus").GetString() ?? "Unrecognized";
+            if (moduleStatus != "UpToDate") return new TcbStatus(moduleStatus, $"the TDX module {moduleId} SVN {teeTcbSvn[0]} is {moduleStatus}{Advisories(moduleLevel)}", null);
+            moduleNote = $", TDX module {moduleId} SVN {teeTcbSvn[0]} UpToDate";
+        }
+        else if (info.TryGetProperty("tdxModule", out var module))
+        {
+            if (!Convert.FromHexString(module.GetProperty("mrsigner").GetString()!).AsSpan().SequenceEqual(mrSignerSeam))
+                return new TcbStatus("Unrecognized", "the TDX module's MRSIGNERSEAM is not the TCB info's tdxModule.mrsigner", null);
+        }
+        var skip = version >= 3 && moduleVersion > 0 ? 2 : 0;
         foreach (var level in info.GetProperty("tcbLevels").EnumerateArray())
         {
             var tcb = level.GetProperty("tcb");
             var sgx = tcb.GetProperty("sgxtcbcomponents").EnumerateArray().Select(c => c.GetProperty("svn").GetInt32()).ToArray();
             var tdx = tcb.GetProperty("tdxtcbcomponents").EnumerateArray().Select(c => c.GetProperty("svn").GetInt32()).ToArray();
+            if (sgx.Length != 16 || tdx.Length != 16) throw new EvidenceFormatException("TCB info: a level without 16 SGX and 16 TDX components");
             var reached = sgx.Select((svn, i) => pck.SgxComponents[i] >= svn).All(x => x)
                 && pck.PceSvn >= tcb.GetProperty("pcesvn").GetInt32()
-                && tdx.Select((svn, i) => teeTcbSvn[i] >= svn).All(x => x);
+                && tdx.Select((svn, i) => i < skip || teeTcbSvn[i] >= svn).All(x => x);
             if (!reached) continue;
             var date = level.TryGetProperty("tcbDate", out var d) ? d.GetString() : null;
             return new TcbStatus(level.GetProperty("tcbStatus").GetString() ?? "Unrecognized",
-                $"the platform (FMSPC {fmspc}, PCESVN {pck.PceSvn}, TEE_TCB_SVN {Convert.ToHexStringLower(teeTcbSvn[..4])}…) reaches the level of {date}", date);
+                $"the platform (FMSPC {fmspc}, PCESVN {pck.PceSvn}, TEE_TCB_SVN {Convert.ToHexStringLower(teeTcbSvn[..4])}…{moduleNote}) reaches the level of {date}{Advisories(level)}", date);
         }
         return new TcbStatus("Unrecognized", "the platform's TCB is below every level in the collateral", null);
     }
+
+    private static string Advisories(JsonElement level) =>
+        level.TryGetProperty("advisoryIDs", out var ids) && ids.ValueKind == JsonValueKind.Array && ids.GetArrayLength() > 0
+            ? "; advisories: " + string.Join(", ", ids.EnumerateArray().Select(x => x.GetString()))
+            : "";
 }
