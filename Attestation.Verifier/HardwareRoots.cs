@@ -5,9 +5,9 @@ using System.Text.Json;
 namespace TeeAspire.Attestation.Verifier;
 
 /// <summary>
-/// The one place a TD quote is verified to Intel's root (the DCAP integration point): parse,
-/// PCK chain, QE report, attestation key, quote signature, TCB status against the policy's accept
-/// list. Gives the quote body's measurements when it parsed.
+/// The one place a TD quote is verified to Intel's root: <see cref="Dcap.VerifyTdQuote"/> with the
+/// caller's Intel root and collateral bundle, and the policy's accepted TCB statuses (UpToDate by
+/// default). Gives the quote body's measurements when it parsed, and the TCB status for display.
 /// </summary>
 internal static class TdQuoteVerification
 {
@@ -15,66 +15,48 @@ internal static class TdQuoteVerification
     {
         body = null;
         tcb = null;
-        var checks = new List<CheckResult>();
         TdxQuote quote;
         try
         {
             quote = TdxQuote.Parse(bytes);
             body = new TdMeasurements(quote.Body);
-            checks.Add(CheckResult.Pass("td_quote.format", $"a TDX quote, version {quote.Version}"));
         }
         catch (Exception e) when (e is EvidenceFormatException or CryptographicException or ArgumentException)
         {
-            checks.Add(CheckResult.Fail("td_quote.format", e.Message));
-            return checks;
+            return [CheckResult.Fail("td_quote.format", e.Message)];
         }
         if (options.IntelRoot is null)
-            checks.Add(CheckResult.Fail("td_quote.pck_chain", "no Intel SGX root given to check the TD quote against"));
-        else
+            return [CheckResult.Pass("td_quote.format", $"a TDX quote, version {quote.Version}"), CheckResult.Fail("td_quote.pck_chain", "no Intel SGX root given to check the TD quote against")];
+
+        DcapCollateral? collateral = null;
+        var checks = new List<CheckResult>();
+        if (options.CollateralJson is { } bundle)
         {
             try
             {
-                checks.AddRange(quote.Verify(options.IntelRoot, (options.Now ?? DateTimeOffset.UtcNow).UtcDateTime));
+                collateral = DcapCollateral.FromBundleJson(bundle);
             }
-            catch (Exception e) when (e is CryptographicException or ArgumentException)
+            catch (EvidenceFormatException e)
             {
-                checks.Add(CheckResult.Fail("td_quote.signature", "the quote's keys or signatures are malformed: " + e.Message));
+                checks.Add(CheckResult.Fail("td_quote.collateral", e.Message));
             }
         }
-        checks.Add(TcbCheck(quote, policy, options, out tcb));
+        var inputs = new DcapInputs(options.IntelRoot, collateral, options.Now ?? DateTimeOffset.UtcNow, new HashSet<string>(policy.TcbAccept, StringComparer.Ordinal));
+        checks.AddRange(Dcap.VerifyTdQuote(bytes, inputs));
+        // The status itself, for display beside the checks (DCAP's td_quote.tcb_status enforces it).
+        var info = collateral?.TcbInfo ?? options.TdxTcbInfo;
+        if (info is not null)
+        {
+            try
+            {
+                tcb = TdxTcb.Evaluate(quote, info);
+            }
+            catch (Exception e) when (e is EvidenceFormatException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException or AsnContentException or CryptographicException or ArgumentException or IndexOutOfRangeException)
+            {
+                tcb = null;
+            }
+        }
         return checks;
-    }
-
-    private static CheckResult TcbCheck(TdxQuote quote, VerificationPolicy policy, VerificationOptions options, out TcbStatus? tcb)
-    {
-        tcb = null;
-        var info = options.TdxTcbInfo ?? TcbInfoFromBundle(options.CollateralJson);
-        if (info is null) return CheckResult.Fail("td_quote.tcb_status", "no TCB collateral given: the platform's TCB status is unknown");
-        try
-        {
-            tcb = TdxTcb.Evaluate(quote, info);
-        }
-        catch (Exception e) when (e is EvidenceFormatException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException or AsnContentException or CryptographicException or ArgumentException or IndexOutOfRangeException)
-        {
-            return CheckResult.Fail("td_quote.tcb_status", "the TCB collateral or the PCK's SGX extensions are malformed: " + e.Message);
-        }
-        return policy.TcbAccept.Contains(tcb.Status)
-            ? CheckResult.Pass("td_quote.tcb_status", $"{tcb.Status}: {tcb.Reason}")
-            : CheckResult.Fail("td_quote.tcb_status", $"TCB status {tcb.Status} is not accepted by the policy ({string.Join(", ", policy.TcbAccept)}): {tcb.Reason}");
-    }
-
-    private static string? TcbInfoFromBundle(string? bundle)
-    {
-        if (bundle is null) return null;
-        try
-        {
-            using var doc = JsonDocument.Parse(bundle);
-            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("tcb_info", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 }
 

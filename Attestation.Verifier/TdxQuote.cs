@@ -105,46 +105,4 @@ public sealed class TdxQuote
         if (certs.Count == 0) throw new EvidenceFormatException("TDX quote: no certificates in the PCK chain");
         return [.. certs];
     }
-
-    /// <summary>Every cryptographic check of the quote, each with its reason.</summary>
-    /// <param name="intelRoot">the Intel SGX Root CA</param>
-    /// <param name="at">when the certificates must be valid (now, unless checking an archived quote)</param>
-    public IReadOnlyList<CheckResult> Verify(X509Certificate2 intelRoot, DateTime? at = null)
-    {
-        var results = new List<CheckResult>();
-        var pck = PckChain[0];
-        results.Add(ChainsTo(pck, PckChain.Skip(1), intelRoot, at ?? DateTime.Now, out var why)
-            ? CheckResult.Pass("td_quote.pck_chain", $"PCK certificate chains to {intelRoot.GetNameInfo(X509NameType.SimpleName, false)}")
-            : CheckResult.Fail("td_quote.pck_chain", "the PCK chain does not reach the trusted Intel root: " + why));
-        using var pckKey = pck.GetECDsaPublicKey();
-        results.Add(pckKey is not null && pckKey.VerifyData(QeReport, QeReportSignature, HashAlgorithmName.SHA256)
-            ? CheckResult.Pass("td_quote.qe_report", "the quoting enclave's report is signed by the PCK key")
-            : CheckResult.Fail("td_quote.qe_report", "the QE report signature does not verify with the PCK key"));
-        var binding = SHA256.HashData([.. AttestationKey, .. QeAuthData]);
-        results.Add(CryptographicOperations.FixedTimeEquals(binding, QeReport.AsSpan(320, 32))
-            ? CheckResult.Pass("td_quote.attestation_key", "the QE report binds the attestation key")
-            : CheckResult.Fail("td_quote.attestation_key", "the QE report does not bind this attestation key"));
-        using var attestationKey = ECDsa.Create(new ECParameters
-        {
-            Curve = ECCurve.NamedCurves.nistP256,
-            Q = new ECPoint { X = AttestationKey[..32], Y = AttestationKey[32..] },
-        });
-        results.Add(attestationKey.VerifyData(SignedBytes, Signature, HashAlgorithmName.SHA256)
-            ? CheckResult.Pass("td_quote.signature", "header and TD body are signed by the attestation key")
-            : CheckResult.Fail("td_quote.signature", "the quote signature does not verify"));
-        return results;
-    }
-
-    private static bool ChainsTo(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates, X509Certificate2 root, DateTime at, out string why)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(root);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck; // CRLs come with the PCS collateral, checked separately
-        chain.ChainPolicy.VerificationTime = at;
-        foreach (var c in intermediates) chain.ChainPolicy.ExtraStore.Add(c);
-        var ok = chain.Build(leaf) && chain.ChainElements[^1].Certificate.RawData.AsSpan().SequenceEqual(root.RawData);
-        why = ok ? "" : string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()));
-        return ok;
-    }
 }
