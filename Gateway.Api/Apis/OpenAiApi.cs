@@ -59,7 +59,7 @@ public static partial class OpenAiApi
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(upstreams.Worker), "/v1/models"));
         try
         {
-            using var response = await forwarder.Invoker.SendAsync(request, context.RequestAborted);
+            using var response = await forwarder.SendInternalAsync(request, context.RequestAborted);
             using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(context.RequestAborted), cancellationToken: context.RequestAborted);
             var data = doc.RootElement.GetProperty("data").EnumerateArray()
                 .Where(m => key.Allows(m.GetProperty("id").GetString() ?? ""))

@@ -53,7 +53,12 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
         VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
     };
 
-    public HttpMessageInvoker Invoker => _invoker;
+    /// <summary>A call of the gateway's own to an internal service (not a forwarded request): it carries the internal token.</summary>
+    public Task<HttpResponseMessage> SendInternalAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (_internalToken is not null) request.Headers.TryAddWithoutValidation(TeeHeaders.InternalToken, _internalToken);
+        return _invoker.SendAsync(request, cancellationToken);
+    }
 
     public async Task ForwardAsync(HttpContext context, string? destination, string? keyId, string service)
     {

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using StackExchange.Redis;
 using TeeAspire.Attestation.Verifier;
 using TeeAspire.Contracts;
+using TeeAspire.TestSupport;
 using WorkerProgram = worker::Program;
 
 namespace TeeAspire.Tests;
@@ -33,6 +34,7 @@ public sealed class AnswerSigningTests
         {
             var http = Worker.CreateClient();
             http.DefaultRequestHeaders.Add("x-tee-key-id", KeyId);
+            http.DefaultRequestHeaders.Add(InternalAuth.Header, InternalAuth.Token);
             return http;
         }
 
