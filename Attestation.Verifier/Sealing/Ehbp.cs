@@ -145,4 +145,8 @@ public sealed class ResponseAead(byte[] key, byte[] nonceBase) : IDisposable
 }
 
 /// <summary>A sealed body could not be opened: bad framing or a chunk that does not authenticate. Carries no crypto detail.</summary>
-public sealed class EhbpException(string message) : IOException(message);
+public sealed class EhbpException(string message, bool tooLong = false) : IOException(message)
+{
+    /// <summary>A frame announced more bytes than the reader allows (the body is over its size cap).</summary>
+    public bool TooLong { get; } = tooLong;
+}

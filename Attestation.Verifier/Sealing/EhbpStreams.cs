@@ -16,7 +16,7 @@ public static class EhbpFrames
         if (got == 0) return null;
         if (got < prefix.Length) throw new EhbpException("the sealed body ends inside a length prefix");
         var length = BinaryPrimitives.ReadUInt32BigEndian(prefix);
-        if (length > (uint)maxLength) throw new EhbpException("a sealed chunk is longer than allowed");
+        if (length > (uint)maxLength) throw new EhbpException("a sealed chunk is longer than allowed", tooLong: true);
         var frame = new byte[length];
         if (await ReadFullyAsync(body, frame, cancellationToken) < frame.Length) throw new EhbpException("the sealed body ends inside a chunk");
         return frame;

@@ -15,7 +15,8 @@ public sealed record ApiKeyRecord(
     bool Revoked,
     DateTimeOffset? RevokedAt,
     string SecretSha256,
-    string SecretHint)
+    string SecretHint,
+    bool RequireSealed = false)
 {
     public bool Allows(string model) => Models is null || Models.Count == 0 || Models.Contains(model, StringComparer.Ordinal);
 
@@ -38,9 +39,12 @@ public sealed record ApiKeyView(
     string SecretHint,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] KeyUsage? Usage)
 {
+    /// <summary>Plaintext bodies are refused: requests must be sealed (EHBP).</summary>
+    public bool RequireSealed { get; init; }
+
     public static ApiKeyView From(ApiKeyRecord r, KeyUsage? usage = null) => new(
         r.Id, "api_key", r.Name, r.CreatedAt.ToUnixTimeSeconds(), r.Rpm, r.Tpm, r.MaxParallel, r.Models,
-        r.ExpiresAt?.ToUnixTimeSeconds(), r.Revoked, r.RevokedAt?.ToUnixTimeSeconds(), r.SecretHint, usage);
+        r.ExpiresAt?.ToUnixTimeSeconds(), r.Revoked, r.RevokedAt?.ToUnixTimeSeconds(), r.SecretHint, usage) { RequireSealed = r.RequireSealed };
 }
 
 /// <summary>A new key: the secret appears here once and is never stored.</summary>

@@ -31,6 +31,7 @@ public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, TimeP
         if (key is null || key.Revoked) return OpenAiErrors.Unauthorized();
         if (key.IsExpired(time.GetUtcNow())) return OpenAiErrors.Unauthorized("This API key has expired.");
         http.Items[ItemKey] = key;
+        if (key.RequireSealed && Sealing.SealedExchange.MustBeSealed(http)) return Sealing.SealedExchange.Required();
         Activity.Current?.SetTag(TeeTelemetry.KeyIdAttribute, key.Id);
         return await limits.AdmitRequestAsync(http, key) ?? await next(context);
     }
