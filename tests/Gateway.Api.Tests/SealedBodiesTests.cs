@@ -281,7 +281,7 @@ public sealed class SealedBodiesTests
         GC.KeepAlive(gateway);
     }
 
-    private static WebApplicationFactory<Program> StartOnKestrel(GatewayHost host, out Uri url)
+    internal static WebApplicationFactory<Program> StartOnKestrel(GatewayHost host, out Uri url)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -298,5 +298,43 @@ public sealed class SealedBodiesTests
             {
             }
         }
+    }
+}
+
+/// <summary>The third-party `ehbp` npm client (tests/Interop.Node) against the gateway on a real socket.</summary>
+public sealed class EhbpInteropTests
+{
+    [Fact]
+    public async Task TheThirdPartyEhbpClientChatsAndStreamsWithTheGateway()
+    {
+        var dir = Path.Combine(RepoRoot(), "tests", "Interop.Node");
+        Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", "ehbp")),
+            "the ehbp npm package is not installed: run 'npm ci --prefix tests/Interop.Node' (scripts/test.sh does)");
+        await using var host = await GatewayHost.StartAsync(backend: o => o.TokensPerSecond = 200);
+        var (_, key) = await host.CreateKeyAsync();
+        var gateway = SealedBodiesTests.StartOnKestrel(host, out var url);
+        var psi = new System.Diagnostics.ProcessStartInfo("node") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add("--test");
+        psi.ArgumentList.Add("ehbp.test.mjs");
+        psi.Environment["GATEWAY_URL"] = url.ToString().TrimEnd('/');
+        psi.Environment["TEE_KEY"] = key;
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await process.WaitForExitAsync(timeout.Token);
+
+        var text = await output + await errors;
+        Assert.True(process.ExitCode == 0, text);
+        Assert.Contains("# fail 0", text);
+        Assert.Contains("# pass 3", text);
+        GC.KeepAlive(gateway);
+    }
+
+    private static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "TeeAspire.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
     }
 }
