@@ -6,18 +6,22 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddGatewayServices();
+builder.AddBodySealing();
 
 var app = builder.Build();
 app.WarmUpGateway();
 
 app.UseClientAddress();
 app.UseRequestIds();
+// Sealed bodies are opened before anything reads them, and every answer after this point is sealed.
+app.UseBodySealing();
 app.UseOpenAiErrorEnvelope();
 app.UseAdminListener();
 app.UseCors(GatewayServiceExtensions.CorsPolicy);
 
 app.MapOpenAiApi();
 app.MapAttestationApi();
+app.MapHpkeKeys();
 app.MapAdminKeysApi();
 app.MapDefaultEndpoints();
 

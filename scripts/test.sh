@@ -22,6 +22,9 @@ if [[ ! -d tests/EndToEnd.Node/node_modules/openai ]]; then
   command -v npm >/dev/null 2>&1 || { echo "The tests need npm (Node.js). Install with: sudo apt-get install -y nodejs npm" >&2; exit 1; }
   npm ci --prefix tests/EndToEnd.Node --no-audit --no-fund >/dev/null || { echo "npm ci in tests/EndToEnd.Node failed" >&2; exit 1; }
 fi
+if [[ ! -d tests/Interop.Node/node_modules/ehbp ]]; then
+  npm ci --prefix tests/Interop.Node --no-audit --no-fund >/dev/null || { echo "npm ci in tests/Interop.Node failed" >&2; exit 1; }
+fi
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT

@@ -79,7 +79,7 @@ public static partial class AdminKeysApi
         }
     }
 
-    private static readonly HashSet<string> Fields = ["name", "rpm", "tpm", "max_parallel", "models", "expires_at", "secret"];
+    private static readonly HashSet<string> Fields = ["name", "rpm", "tpm", "max_parallel", "models", "expires_at", "secret", "require_sealed"];
 
     /// <summary>Reads and checks the JSON body of a create or update; every error names its param.</summary>
     private static async Task<(KeySpec? Spec, string? Secret, IResult? Error)> ReadSpecAsync(HttpContext context, GatewayOptions options, TimeProvider time, bool creating)
@@ -131,7 +131,10 @@ public static partial class AdminKeysApi
                     models,
                     expires,
                     ClearExpiry: clearExpiry,
-                    ClearModels: root.TryGetProperty("models", out var mm) && mm.ValueKind == JsonValueKind.Null);
+                    ClearModels: root.TryGetProperty("models", out var mm) && mm.ValueKind == JsonValueKind.Null,
+                    RequireSealed: root.TryGetProperty("require_sealed", out var rs) && rs.ValueKind != JsonValueKind.Null
+                        ? rs.ValueKind is JsonValueKind.True or JsonValueKind.False ? rs.GetBoolean() : throw new SpecException("'require_sealed' must be true or false.", "require_sealed")
+                        : null);
                 return (spec, secret, null);
             }
             catch (SpecException e)

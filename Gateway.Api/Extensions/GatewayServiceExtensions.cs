@@ -44,8 +44,8 @@ public static class GatewayServiceExtensions
             {
                 policy.WithOrigins(options.CorsOrigins)
                     .WithMethods("GET", "POST", "PATCH", "DELETE")
-                    .WithHeaders("authorization", "x-api-key", "content-type", TeeHeaders.RequestId)
-                    .WithExposedHeaders(TeeHeaders.RequestId, TeeHeaders.Signature, TeeHeaders.SigningKey, "retry-after",
+                    .WithHeaders("authorization", "x-api-key", "content-type", TeeHeaders.RequestId, "ehbp-encapsulated-key")
+                    .WithExposedHeaders(TeeHeaders.RequestId, TeeHeaders.Signature, TeeHeaders.SigningKey, "retry-after", "ehbp-response-nonce",
                         "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
                         "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens");
             }

@@ -16,7 +16,8 @@ public sealed record ApiKeyRecord(
     DateTimeOffset? RevokedAt,
     string SecretSha256,
     string SecretHint,
-    bool Legacy = false)
+    bool Legacy = false,
+    bool RequireSealed = false)
 {
     public bool Allows(string model) => Models is null || Models.Count == 0 || Models.Contains(model, StringComparer.Ordinal);
 
@@ -40,9 +41,12 @@ public sealed record ApiKeyView(
     bool Legacy,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] KeyUsage? Usage)
 {
+    /// <summary>Plaintext bodies are refused: requests must be sealed (EHBP).</summary>
+    public bool RequireSealed { get; init; }
+
     public static ApiKeyView From(ApiKeyRecord r, KeyUsage? usage = null) => new(
         r.Id, "api_key", r.Name, r.CreatedAt.ToUnixTimeSeconds(), r.Rpm, r.Tpm, r.MaxParallel, r.Models,
-        r.ExpiresAt?.ToUnixTimeSeconds(), r.Revoked, r.RevokedAt?.ToUnixTimeSeconds(), r.SecretHint, r.Legacy, usage);
+        r.ExpiresAt?.ToUnixTimeSeconds(), r.Revoked, r.RevokedAt?.ToUnixTimeSeconds(), r.SecretHint, r.Legacy, usage) { RequireSealed = r.RequireSealed };
 }
 
 /// <summary>A new key: the secret appears here once and is never stored.</summary>

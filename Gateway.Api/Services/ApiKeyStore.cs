@@ -12,7 +12,7 @@ namespace Gateway.Api.Services;
 internal sealed partial class KeyStoreJsonContext : JsonSerializerContext;
 
 /// <summary>The fields of a key an admin may set; null means "not given".</summary>
-public sealed record KeySpec(string? Name, int? Rpm, int? Tpm, int? MaxParallel, IReadOnlyList<string>? Models, DateTimeOffset? ExpiresAt, bool ClearExpiry = false, bool ClearModels = false);
+public sealed record KeySpec(string? Name, int? Rpm, int? Tpm, int? MaxParallel, IReadOnlyList<string>? Models, DateTimeOffset? ExpiresAt, bool ClearExpiry = false, bool ClearModels = false, bool? RequireSealed = null);
 
 public sealed class DuplicateKeyException() : Exception("A key with this secret already exists.");
 
@@ -132,7 +132,8 @@ public sealed class ApiKeyStore : IDisposable
             RevokedAt: null,
             hash,
             KeySecrets.Hint(secret),
-            legacy);
+            legacy,
+            spec.RequireSealed ?? false);
         var tx = Db.CreateTransaction();
         tx.AddCondition(Condition.KeyNotExists(ByHash(hash)));
         _ = tx.StringSetAsync(ByHash(hash), Serialize(record));
@@ -167,6 +168,7 @@ public sealed class ApiKeyStore : IDisposable
         MaxParallel = spec.MaxParallel ?? r.MaxParallel,
         Models = spec.ClearModels ? null : spec.Models ?? r.Models,
         ExpiresAt = spec.ClearExpiry ? null : spec.ExpiresAt ?? r.ExpiresAt,
+        RequireSealed = spec.RequireSealed ?? r.RequireSealed,
     });
 
     public Task<ApiKeyRecord?> RevokeAsync(string id) =>

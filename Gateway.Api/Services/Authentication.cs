@@ -36,6 +36,7 @@ public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, AuthT
         if (key is null || key.Revoked) return Failed(source);
         if (key.IsExpired(time.GetUtcNow())) return Failed(source, "This API key has expired; ask for a new one.");
         http.Items[ItemKey] = key;
+        if (key.RequireSealed && Sealing.SealedExchange.MustBeSealed(http)) return Sealing.SealedExchange.Required();
         Activity.Current?.SetTag(TeeTelemetry.KeyIdAttribute, key.Id);
         return await limits.AdmitRequestAsync(http, key) ?? await next(context);
     }
