@@ -16,6 +16,7 @@ public sealed partial class ReportService(
     TpmEvidence tpm,
     SigningKey signingKey,
     ImdsClient imds,
+    Measurement.AppEventLog appEventLog,
     IOptions<AttestationOptions> options,
     ILogger<ReportService> logger)
 {
@@ -198,6 +199,7 @@ public sealed partial class ReportService(
                 ["fingerprint"] = signingKey.Fingerprint,
             },
             ["evidence"] = evidence,
+            ["app_event_log"] = appEventLog.Read(),
             ["evidence_absent"] = absent,
             ["vm"] = _instance is null ? null : new JsonObject { ["vm_id"] = _instance.VmId, ["subscription_id"] = _instance.SubscriptionId, ["location"] = _instance.Location },
             ["issued_at"] = DateTimeOffset.UtcNow.ToString("O"),
