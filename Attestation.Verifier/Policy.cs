@@ -19,6 +19,10 @@ public sealed class VerificationPolicy
     [JsonPropertyName("signing_key_fingerprint")]
     public string? SigningKeyFingerprint { get; set; }
 
+    /// <summary>The release the measured launch must show (<see cref="AppMeasurement"/>); null: not checked.</summary>
+    [JsonPropertyName("app")]
+    public AppPolicy? App { get; set; }
+
     /// <summary>Intel SGX Root CA for TDX quotes (PEM). Default: the one shipped with this library's tests is not assumed; pass it.</summary>
     [JsonIgnore]
     public X509Certificate2? IntelRoot { get; set; }

@@ -123,6 +123,7 @@ public static class ReportVerifier
                 ? CheckResult.Pass($"policy.pcr{index}", "matches the expected measurement")
                 : CheckResult.Fail($"policy.pcr{index}", actual is null ? "not quoted" : $"is {actual[..16]}…, expected {expected[..Math.Min(16, expected.Length)]}…"));
         }
+        if (policy.App is { } app) checks.AddRange(AppMeasurement.Verify(report, AppMeasurement.QuotedPcrs(report), app));
         return spki;
     }
 
