@@ -27,6 +27,7 @@ var output = new Option<FileInfo>("--output", "-o") { Description = "Where to wr
 var capture = new Command("capture", "Write the service's current PCRs as the expected-measurements policy (after verifying the report)") { url, output, allowInsecure, intelRoot, imdsRoot };
 capture.SetAction((parse, ct) => Commands.CapturePolicyAsync(parse.GetValue(url)!, parse.GetValue(output)!, Options(parse), ct));
 var policyCommand = new Command("policy", "Expected-measurement policies") { capture };
+policyCommand.Add(FromReleaseCommand.Create());
 
 var root = new RootCommand("tee-verify: check that a TeeAspire service runs in the expected TEE, and that its answers came from it")
 {
