@@ -56,9 +56,20 @@ app_config_sha256() {
   app_config_canonical "$1" | sha256sum | cut -d' ' -f1
 }
 
-# app_compose_images COMPOSE → every `image:` value, one a line, in file order
+# app_compose_images COMPOSE → every `image:` value, one a line (each newline-terminated, also the
+# last: a file without a final newline must not hide its last image from `while read`), in file order.
+# An `image:` line of any other shape (flow mappings, anchors) is refused rather than skipped, and so
+# are `build:`, `extends:` and `include:` — they would start software the image events do not name.
 app_compose_images() {
-  sed -n -E 's/^[[:space:]]*image:[[:space:]]*["'\'']?([^"'\''[:space:]]+)["'\'']?[[:space:]]*$/\1/p' "$1"
+  if grep -qE '^[[:space:]]*(build|extends|include):' "$1"; then
+    echo "$1 uses build:, extends: or include:: a release names every image by digest in one file" >&2
+    return 1
+  fi
+  if grep -E '(^|[[:space:]{,])image:' "$1" | grep -vqE '^[[:space:]]*image:[[:space:]]*["'\'']?[^"'\''[:space:]]+["'\'']?[[:space:]]*$'; then
+    echo "an image: line of $1 is not of the form 'image: <reference>'" >&2
+    return 1
+  fi
+  sed -n -E 's/^[[:space:]]*image:[[:space:]]*["'\'']?([^"'\''[:space:]]+)["'\'']?[[:space:]]*$/\1/p' "$1" | awk 1
 }
 
 # app_image_digest REF → sha256:<hex> if REF is pinned by digest (name@sha256:<64 hex>), else fails
@@ -72,10 +83,12 @@ app_image_digest() {
 
 # app_release_digests COMPOSE → the sorted, unique image digests; fails naming any unpinned image
 app_release_digests() {
-  local ref digests=() bad=0
+  local ref refs digests=() bad=0
+  refs=$(app_compose_images "$1") || return 1
   while read -r ref; do
+    [[ -n $ref ]] || continue
     if digest=$(app_image_digest "$ref"); then digests+=("$digest"); else echo "image not pinned by digest: $ref" >&2; bad=1; fi
-  done < <(app_compose_images "$1")
+  done <<<"$refs"
   ((bad == 0)) || return 1
   ((${#digests[@]} > 0)) || { echo "no images in $1" >&2; return 1; }
   printf '%s\n' "${digests[@]}" | LC_ALL=C sort -u
