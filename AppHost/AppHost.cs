@@ -37,6 +37,7 @@ var r1Large = ollama.AddModel("deepseek-r1-7b", "deepseek-r1:7b");
 var attestation = builder.AddProject<Projects.Attestation_Api>("attestation")
     .WithReference(redis).WaitFor(redis)
     .WithEnvironment("Attestation__InternalToken", internalToken)
+    .WithEnvironment("Attestation__AppEventLog", "/run/tee-aspire/app-event-log.jsonl")
     .WithHttpHealthCheck("/health")
     // Published from Attestation.Api/Dockerfile (it adds tpm2-tools); the compose service gets the TEE devices.
     .PublishAsDockerFile(container => container.PublishAsDockerComposeService((_, service) => AttestationContainer.GrantTeeAccess(service)));

@@ -6,7 +6,8 @@ namespace TeeAspire.AppHost;
 /// <summary>
 /// What the attestation container needs on the TDX VM, and nothing more (compose has no
 /// "privileged" here, and we would not use it): the vTPM through the kernel's resource manager,
-/// configfs-tsm for a direct TDX quote where the platform offers one, and the kernel log.
+/// configfs-tsm for a direct TDX quote where the platform offers one, the kernel log, and the
+/// measured launch's event log (read-only).
 /// </summary>
 internal static class AttestationContainer
 {
@@ -22,6 +23,15 @@ internal static class AttestationContainer
             Source = "/sys/kernel/config",
             Target = "/sys/kernel/config",
             ReadOnly = false,
+        });
+        // The measured launch's event log (deploy/launch/measured-launch.sh), read-only: the service
+        // serves it with every report (Attestation:AppEventLog).
+        service.Volumes.Add(new Volume
+        {
+            Type = "bind",
+            Source = "/run/tee-aspire",
+            Target = "/run/tee-aspire",
+            ReadOnly = true,
         });
         // /dev/tpmrm0 is root:tss 0660 on Ubuntu and its numeric gid differs between images, so the
         // process runs as root inside the container, with every capability dropped but CAP_SYSLOG

@@ -21,7 +21,8 @@ public sealed class VerificationPolicy
     /// <summary>The TD fields a policy can pin, in the order they are checked and written.</summary>
     public static readonly IReadOnlyList<string> TdFields = ["mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mrseam", "td_attributes", "xfam"];
 
-    private static readonly string[] TopLevel = ["platform", "td", "tcb", "pcrs", "signing_key_fingerprint"];
+    private static readonly string[] TopLevel = ["platform", "td", "tcb", "pcrs", "signing_key_fingerprint", "app"];
+    private static readonly string[] AppFields = ["pcr", "compose_sha256", "images", "config_sha256", "allow_interactive_access"];
 
     /// <summary>The platform the evidence must prove (<c>azure-tdx</c>, <c>azure-snp</c>); null: any hardware platform.</summary>
     public string? Platform { get; set; }
@@ -40,6 +41,9 @@ public sealed class VerificationPolicy
 
     /// <summary>The answer-signing key's fingerprint, to pin one deployment (optional): the key set must hold it.</summary>
     public string? SigningKeyFingerprint { get; set; }
+
+    /// <summary>The release the measured launch must show (<see cref="AppMeasurement"/>); null: not checked.</summary>
+    public AppPolicy? App { get; set; }
 
     /// <summary>Loads a policy file; throws <see cref="PolicyFormatException"/> naming what is wrong (never another exception).</summary>
     public static VerificationPolicy Load(string json)
@@ -92,6 +96,7 @@ public sealed class VerificationPolicy
             policy.SigningKeyFingerprint = pin.ValueKind == JsonValueKind.String && IsHex(pin.GetString()!, 32)
                 ? pin.GetString()!.ToLowerInvariant()
                 : throw new PolicyFormatException("signing_key_fingerprint must be 64 hex digits");
+        if (fields.TryGetValue("app", out var app) && app.ValueKind != JsonValueKind.Null) policy.App = ReadApp(app);
         return policy;
     }
 
@@ -120,6 +125,23 @@ public sealed class VerificationPolicy
                     : throw new PolicyFormatException($"td.{name} values must be {bytes * 2} hex digits"));
             policy.Td[name] = values;
         }
+    }
+
+    private static AppPolicy ReadApp(JsonElement app)
+    {
+        var fields = Members(app, "app");
+        foreach (var name in fields.Keys)
+            if (!AppFields.Contains(name)) throw new PolicyFormatException($"unknown app field '{Printable(name)}'");
+        AppPolicy policy;
+        try
+        {
+            policy = app.Deserialize<AppPolicy>() ?? throw new PolicyFormatException("app must be an object");
+        }
+        catch (JsonException e)
+        {
+            throw new PolicyFormatException("app: " + e.Message);
+        }
+        return policy.Problem() is { } problem ? throw new PolicyFormatException(problem) : policy;
     }
 
     private static void ReadTcb(JsonElement tcb, VerificationPolicy policy)
@@ -197,6 +219,11 @@ public sealed class VerificationPolicy
             foreach (var (index, value) in Pcrs) w.WriteString(index.ToString(CultureInfo.InvariantCulture), value);
             w.WriteEndObject();
             if (SigningKeyFingerprint is not null) w.WriteString("signing_key_fingerprint", SigningKeyFingerprint);
+            if (App is not null)
+            {
+                w.WritePropertyName("app");
+                JsonSerializer.Serialize(w, App);
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";

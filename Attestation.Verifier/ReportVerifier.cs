@@ -305,6 +305,8 @@ public static class ReportVerifier
                 else if (!_pcrs.TryGetValue(index, out var actual)) Fail(name, $"PCR {index} is not in the quote's selection");
                 else Add(name, Convert.ToHexStringLower(actual) == value, "matches the expected measurement", $"is {Convert.ToHexStringLower(actual)[..16]}…, expected {value[..16]}…");
             }
+            // The measured launch: replayed to the app PCR's value as quoted (only quoted values count).
+            if (policy.App is { } app) Checks.AddRange(AppMeasurement.Verify(report, _pcrs, app));
         }
 
         private void CheckImds(JsonElement imds)

@@ -4,6 +4,7 @@
 # the Aspire AppHost injects.
 #
 #   scripts/local-stack.sh up [--fake-ollama] [--swtpm]   start, wait for health, print READY
+#     (with --swtpm and TEE_MEASURED_RELEASE=<scripts/release.sh -o folder>: measured launch first)
 #   scripts/local-stack.sh down                            stop exactly what `up` started
 #   scripts/local-stack.sh status                          what runs, and its health
 #   scripts/local-stack.sh restart NAME                    kill one process and start it again (fault tests)
@@ -138,6 +139,16 @@ up() {
       --ctrl "type=tcp,port=$((SWTPM_PORT + 1)),bindaddr=127.0.0.1" --flags not-need-init,startup-clear
     wait_port swtpm "$SWTPM_PORT" "$deadline"
     tpm_env=("Attestation__Tpm__Tcti=swtpm:host=127.0.0.1,port=$SWTPM_PORT")
+    if [[ -n ${TEE_MEASURED_RELEASE:-} ]]; then
+      # The measured launch against swtpm before the services start: TEE_MEASURED_RELEASE is a
+      # scripts/release.sh output folder (deploy/README.md "Measured launch").
+      rm -f "$RUN/app-event-log.jsonl"
+      echo "${TEE_MEASURED_PROFILE:-locked}" >"$RUN/access-profile"
+      "$ROOT/deploy/launch/measured-launch.sh" --tcti "swtpm:host=127.0.0.1,port=$SWTPM_PORT" --no-start --no-systemd \
+        --compose "$TEE_MEASURED_RELEASE/docker-compose.release.yaml" --env "$TEE_MEASURED_RELEASE/release.env" \
+        --log "$RUN/app-event-log.jsonl" --access-marker "$RUN/access-profile"
+      tpm_env+=("Attestation__AppEventLog=$RUN/app-event-log.jsonl")
+    fi
   fi
 
   local master_key=${TEE_MASTER_KEY:-}

@@ -21,6 +21,7 @@ public static class AttestationServiceExtensions
         builder.Services.AddSingleton<TpmTools>();
         builder.Services.AddSingleton<TpmEvidence>();
         builder.Services.AddSingleton<ReportService>();
+        builder.AddAppMeasurement();
         builder.Services.AddHostedService<ReportStartup>();
         builder.Services.AddHttpClient<ImdsClient>((sp, http) =>
         {

@@ -18,6 +18,7 @@ public sealed record AttestationReport(
     bool Replayable,
     KeySetDocument KeySet,
     ReportEvidence Evidence,
+    System.Text.Json.Nodes.JsonArray? AppEventLog,
     SortedDictionary<string, string> EvidenceAbsent,
     VmInfo? Vm,
     string IssuedAt,

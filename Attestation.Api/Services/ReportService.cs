@@ -26,6 +26,7 @@ public sealed partial class ReportService(
     TpmEvidence tpm,
     KeyRegistry registry,
     ImdsClient imds,
+    Measurement.AppEventLog appEventLog,
     IOptions<AttestationOptions> options,
     ILogger<ReportService> logger)
 {
@@ -242,6 +243,7 @@ public sealed partial class ReportService(
             nonce is null,
             KeySetDocument.From(bound.KeySet),
             evidence,
+            appEventLog.Read(),
             absent,
             _instance is { } i ? new VmInfo(i.VmId, i.SubscriptionId, i.Location) : null,
             DateTimeOffset.UtcNow.ToString("O"),

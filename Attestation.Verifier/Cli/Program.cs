@@ -35,6 +35,7 @@ var capture = new Command("capture", "Write a policy from a fresh report's verif
 Add(capture, verification);
 capture.SetAction((parse, ct) => Cli.Run(() => Commands.CapturePolicyAsync(parse.GetValue(url)!, parse.GetValue(output)!, Options(parse), ct)));
 var policyCommand = new Command("policy", "Policies: which TD and software to accept") { capture };
+policyCommand.Add(FromReleaseCommand.Create());
 
 var dir = new Argument<DirectoryInfo>("dir") { Description = "The corpus directory (tests/vectors)" };
 var vectors = new Command("vectors", "Run every vector of a corpus (mutation vectors expanded) and compare with its expected verdict") { dir };

@@ -1,6 +1,10 @@
 # A confidential VM (Intel TDX) with vTPM and secure boot, an Ubuntu confidential image, confidential
-# OS-disk encryption, no public inbound port except an optional SSH range, and cloud-init that
-# installs Docker, tpm2-tools and the Cloudflare tunnel.
+# OS-disk encryption, no public inbound port (SSH only in the measured debug profile), VM extensions
+# off, and cloud-init that installs Docker, tpm2-tools, the Cloudflare tunnel and the measured launch.
+
+locals {
+  debug = var.access_profile == "debug"
+}
 
 resource "azurerm_resource_group" "this" {
   name     = "${var.name}-rg"
@@ -32,7 +36,7 @@ resource "azurerm_network_security_group" "vm" {
   # The gateway is published through the Cloudflare tunnel (outbound connections only).
   # Everything inbound from the internet is denied; SSH only from admin_ssh_cidr when given.
   dynamic "security_rule" {
-    for_each = var.admin_ssh_cidr == "" ? [] : [var.admin_ssh_cidr]
+    for_each = local.debug && var.admin_ssh_cidr != "" ? [var.admin_ssh_cidr] : []
     content {
       name                       = "ssh-admin"
       priority                   = 100
@@ -66,7 +70,7 @@ resource "azurerm_subnet_network_security_group_association" "vm" {
 
 # A public IP only when SSH is opened to an admin range; the tunnel needs none.
 resource "azurerm_public_ip" "vm" {
-  count               = var.admin_ssh_cidr == "" ? 0 : 1
+  count               = local.debug && var.admin_ssh_cidr != "" ? 1 : 0
   name                = "${var.name}-ip"
   location            = azurerm_resource_group.this.location
   resource_group_name = azurerm_resource_group.this.name
@@ -113,7 +117,7 @@ resource "azurerm_network_interface" "vm" {
     name                          = "primary"
     subnet_id                     = azurerm_subnet.vm.id
     private_ip_address_allocation = "Dynamic"
-    public_ip_address_id          = var.admin_ssh_cidr == "" ? null : azurerm_public_ip.vm[0].id
+    public_ip_address_id          = length(azurerm_public_ip.vm) == 0 ? null : azurerm_public_ip.vm[0].id
   }
 }
 
@@ -153,9 +157,25 @@ resource "azurerm_linux_virtual_machine" "tee" {
     version   = "latest"
   }
 
+  # Locked by default: no VM agent extensions / Run Command. The debug profile allows them — and
+  # the measured launch records it, so reports show it and default policies refuse it.
+  allow_extension_operations = local.debug
+
+  # The release and the tunnel token arrive in custom_data (no login needed). Changing it replaces
+  # the VM: one release per boot, which is what the measured launch expects.
   custom_data = base64encode(templatefile("${path.module}/../cloud-init.yaml", {
     admin_username          = var.admin_username
     cloudflare_tunnel_token = var.cloudflare_tunnel_token
+    access_profile          = var.access_profile
+    app_pcr                 = var.app_pcr
+    launch_events_b64       = filebase64("${path.module}/../launch/app-events.sh")
+    launch_sh_b64           = filebase64("${path.module}/../launch/measured-launch.sh")
+    watch_sh_b64            = filebase64("${path.module}/../launch/app-watch.sh")
+    launch_unit_b64         = filebase64("${path.module}/../launch/tee-aspire-launch.service")
+    watch_unit_b64          = filebase64("${path.module}/../launch/tee-aspire-watch.service")
+    compose_b64             = var.release_compose_path == "" ? "" : filebase64(var.release_compose_path)
+    release_env_b64         = var.release_env_path == "" ? "" : filebase64(var.release_env_path)
+    secrets_env_b64         = base64encode(var.release_secrets_env)
   }))
 
   identity {

@@ -7,8 +7,8 @@ output "private_ip" {
 }
 
 output "ssh_host" {
-  description = "For DOCKER_HOST=ssh://<admin>@<this> when admin_ssh_cidr is set"
-  value       = var.admin_ssh_cidr == "" ? null : azurerm_public_ip.vm[0].ip_address
+  description = "debug profile with admin_ssh_cidr only: the SSH address"
+  value       = length(azurerm_public_ip.vm) == 0 ? null : azurerm_public_ip.vm[0].ip_address
 }
 
 output "outbound_ip" {

@@ -44,7 +44,7 @@ variable "admin_ssh_public_key" {
 }
 
 variable "admin_ssh_cidr" {
-  description = "Source range allowed to reach SSH (port 22). Empty: no inbound port at all — reach the VM over the Cloudflare tunnel (cloudflared access ssh) or Azure Bastion"
+  description = "debug profile only: source range allowed to reach SSH (port 22). Ignored when access_profile is locked"
   type        = string
   default     = ""
 }
@@ -58,4 +58,39 @@ variable "cloudflare_tunnel_token" {
 variable "tags" {
   type    = map(string)
   default = { project = "teeaspire" }
+}
+
+variable "access_profile" {
+  description = "locked (default): no SSH, no admin docker group, no VM extensions / Run Command. debug: SSH (from admin_ssh_cidr) and extensions on — measured into the app PCR, shown in every report, refused by default policies"
+  type        = string
+  default     = "locked"
+  validation {
+    condition     = contains(["locked", "debug"], var.access_profile)
+    error_message = "access_profile is locked or debug."
+  }
+}
+
+variable "app_pcr" {
+  description = "The vTPM PCR the measured launch extends (deploy/README.md: why 13)"
+  type        = number
+  default     = 13
+}
+
+variable "release_compose_path" {
+  description = "The release's compose file with images pinned by digest (scripts/release.sh output: docker-compose.release.yaml)"
+  type        = string
+  default     = ""
+}
+
+variable "release_env_path" {
+  description = "The release's non-secret configuration (release.env), measured at launch"
+  type        = string
+  default     = ""
+}
+
+variable "release_secrets_env" {
+  description = "The secrets .env (master key, internal token): read by compose, not measured, never in a file in the repository"
+  type        = string
+  default     = ""
+  sensitive   = true
 }
