@@ -5,8 +5,8 @@ using TeeAspire.OpenAi;
 
 namespace Gateway.Api.Services;
 
-/// <summary>Endpoint filter for <c>/v1</c>: a valid, unrevoked, unexpired API key or 401, then the key's requests-per-minute limit.</summary>
-public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, TimeProvider time, ILogger<ApiKeyFilter> logger) : IEndpointFilter
+/// <summary>Endpoint filter for <c>/v1</c>, the first step: a valid, unrevoked, unexpired API key or 401. Admission (<see cref="AdmissionFilter"/>) comes next.</summary>
+public sealed partial class ApiKeyFilter(ApiKeyStore store, TimeProvider time, ILogger<ApiKeyFilter> logger) : IEndpointFilter
 {
     private const string ItemKey = "tee.api_key";
 
@@ -32,7 +32,7 @@ public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, TimeP
         if (key.IsExpired(time.GetUtcNow())) return OpenAiErrors.Unauthorized("This API key has expired.");
         http.Items[ItemKey] = key;
         Activity.Current?.SetTag(TeeTelemetry.KeyIdAttribute, key.Id);
-        return await limits.AdmitRequestAsync(http, key) ?? await next(context);
+        return await next(context);
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Key store unreachable during authentication: {Error}")]
