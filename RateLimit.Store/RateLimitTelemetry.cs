@@ -11,7 +11,9 @@ internal static class RateLimitTelemetry
     public static readonly Counter<long> Decisions = Meter.CreateCounter<long>("tee.ratelimit.decisions", "{decision}", "Limiter decisions by limiter and outcome");
     public static readonly Counter<long> RedisFailures = Meter.CreateCounter<long>("tee.ratelimit.redis_failures", "{failure}", "Decisions Redis could not make");
 
-    public static void Decided(string limiter, RedisRateLimitLease lease) =>
+    public static void Decided(string limiter, RedisRateLimitLease lease) => Decided(limiter, lease.IsAcquired, lease.Degraded, lease.Unavailable);
+
+    public static void Decided(string limiter, bool acquired, bool degraded, bool unavailable) =>
         Decisions.Add(1, new KeyValuePair<string, object?>("limiter", limiter),
-            new KeyValuePair<string, object?>("outcome", lease.Unavailable ? "unavailable" : lease.Degraded ? (lease.IsAcquired ? "degraded_granted" : "degraded_denied") : lease.IsAcquired ? "granted" : "denied"));
+            new KeyValuePair<string, object?>("outcome", unavailable ? "unavailable" : degraded ? (acquired ? "degraded_granted" : "degraded_denied") : acquired ? "granted" : "denied"));
 }

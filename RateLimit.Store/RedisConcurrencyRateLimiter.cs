@@ -76,7 +76,7 @@ public sealed class RedisConcurrencyRateLimiter : RedisRateLimiter<RedisConcurre
     }
 
     /// <summary>The same limit in-process, for FailOpen.</summary>
-    private sealed class LocalCounter(int limit)
+    internal sealed class LocalCounter(int limit)
     {
         private int _held;
 

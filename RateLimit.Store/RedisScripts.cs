@@ -130,6 +130,79 @@ internal static class RedisScripts
         return 0
         """);
 
+    /// <summary>
+    /// An API key's admission in one call: requests per window (sliding log), tokens per window
+    /// (refilling budget) and concurrent requests (leases), all or nothing — a refused request
+    /// takes no request slot and no lease. KEYS: [1] request log zset (score = µs), [2] token
+    /// budget hash {b, ts, cap, win} (the layout <see cref="TokenDebit"/> uses), [3] lease zset
+    /// (score = expiry µs); all three share the partition's hash tag. ARGV: request limit,
+    /// request window ms, token limit, token window ms, concurrency limit, lease TTL ms, id,
+    /// scope (1: all three limits; 0: requests only — a call that generates nothing).
+    /// Returns {refused_by (0 none, 1 requests, 2 tokens, 3 concurrency), requests_remaining,
+    /// requests_retry_us, requests_reset_us, token_balance, tokens_retry_us, tokens_reset_us,
+    /// concurrency_remaining}.
+    /// </summary>
+    public static readonly Script KeyAdmit = new("""
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        -- Lua prints numbers with 14 digits; microsecond times need 16
+        local function s(x) return string.format('%.0f', x) end
+        local full = ARGV[8] == '1'
+        local refused = 0
+
+        -- requests: forget grants that left the window, then count
+        local rlimit = tonumber(ARGV[1])
+        local rwin = tonumber(ARGV[2]) * 1000
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', s(now - rwin))
+        local rcount = redis.call('ZCARD', KEYS[1])
+        local rretry = 0
+        if rcount >= rlimit then
+          refused = 1
+          -- the grant that must leave the window before one more fits
+          local nth = redis.call('ZRANGE', KEYS[1], rcount - rlimit, rcount - rlimit, 'WITHSCORES')
+          rretry = tonumber(nth[2]) + rwin - now
+        end
+
+        local balance, tretry, treset, ccount, climit = 0, 0, 0, 0, 0
+        if full then
+          -- tokens: refill at limit/window, capped at the limit; admit while the balance is positive
+          local tlimit = tonumber(ARGV[3])
+          local rate = tlimit / (tonumber(ARGV[4]) * 1000)
+          local state = redis.call('HMGET', KEYS[2], 'b', 'ts')
+          balance = tonumber(state[1]) or tlimit
+          local ts = tonumber(state[2]) or now
+          balance = math.min(tlimit, balance + (now - ts) * rate)
+          -- storing the refill is a pure function of time, so it is written even when refused
+          redis.call('HSET', KEYS[2], 'b', tostring(balance), 'ts', s(now), 'cap', s(tlimit), 'win', ARGV[4])
+          redis.call('PEXPIRE', KEYS[2], s(tonumber(ARGV[4]) * 2))
+          treset = math.ceil((tlimit - balance) / rate)
+          if balance <= 0 then
+            tretry = math.ceil((1 - balance) / rate)
+            if refused == 0 then refused = 2 end
+          end
+          -- concurrency: drop leases whose holder died (expired), then count
+          climit = tonumber(ARGV[5])
+          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', s(now))
+          ccount = redis.call('ZCARD', KEYS[3])
+          if ccount >= climit and refused == 0 then refused = 3 end
+        end
+
+        if refused == 0 then
+          redis.call('ZADD', KEYS[1], s(now), ARGV[7])
+          rcount = rcount + 1
+          redis.call('PEXPIRE', KEYS[1], ARGV[2])
+          if full then
+            redis.call('ZADD', KEYS[3], s(now + tonumber(ARGV[6]) * 1000), ARGV[7])
+            ccount = ccount + 1
+            redis.call('PEXPIRE', KEYS[3], ARGV[6])
+          end
+        end
+        local rreset = 0
+        local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+        if newest[2] then rreset = tonumber(newest[2]) + rwin - now end
+        return {refused, rlimit - rcount, rretry, rreset, math.floor(balance), tretry, treset, climit - ccount}
+        """);
+
     internal sealed class Script(string source)
     {
         public string Source { get; } = source;

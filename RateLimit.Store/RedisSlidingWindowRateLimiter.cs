@@ -43,7 +43,7 @@ public sealed class RedisSlidingWindowRateLimiter : RedisRateLimiter<RedisSlidin
     }
 
     /// <summary>The same algorithm in-process, for FailOpen.</summary>
-    private sealed class LocalSlidingLog(int limit, TimeSpan window)
+    internal sealed class LocalSlidingLog(int limit, TimeSpan window)
     {
         private readonly Queue<long> _grants = new();
         private readonly TimeProvider _time = TimeProvider.System;

@@ -66,7 +66,7 @@ public sealed class RedisTokenBudgetRateLimiter : RedisRateLimiter<RedisTokenBud
     }
 
     /// <summary>The same budget in-process, for FailOpen.</summary>
-    private sealed class LocalBudget(int limit, TimeSpan window)
+    internal sealed class LocalBudget(int limit, TimeSpan window)
     {
         private readonly TimeProvider _time = TimeProvider.System;
         private double _balance = limit;

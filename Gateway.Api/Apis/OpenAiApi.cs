@@ -9,41 +9,53 @@ using TeeAspire.OpenAi;
 
 namespace Gateway.Api.Apis;
 
-/// <summary>The OpenAI-compatible routes: authenticated, forwarded to the worker unbuffered.</summary>
+/// <summary>
+/// The OpenAI-compatible routes, each in three steps: authentication (<see cref="ApiKeyFilter"/>,
+/// on the group), admission (<see cref="AdmissionFilter"/>, one Redis call) and forwarding to the
+/// worker unbuffered (the handler). A chat completion's body is read and capped once, before
+/// admission (<see cref="ChatBodyFilter"/>), so a request that is refused anyway takes no slot.
+/// </summary>
 public static partial class OpenAiApi
 {
     public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();
-        v1.MapPost("/chat/completions", ChatCompletions);
-        v1.MapGet("/models", ListModels);
-        v1.MapGet("/models/{id}", GetModel);
-        v1.MapGet("/signature/{id}", GetSignature);
+        v1.MapPost("/chat/completions", ChatCompletions).AddEndpointFilter<ChatBodyFilter>().AddEndpointFilter(AdmissionFilter.Generating);
+        v1.MapGet("/models", ListModels).AddEndpointFilter(AdmissionFilter.RequestsOnly);
+        v1.MapGet("/models/{id}", GetModel).AddEndpointFilter(AdmissionFilter.RequestsOnly);
+        v1.MapGet("/signature/{id}", GetSignature).AddEndpointFilter(AdmissionFilter.RequestsOnly);
         return app;
     }
 
-    public static async Task<IResult> ChatCompletions(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams, Limits limits, IOptions<GatewayOptions> options)
+    public static async Task<IResult> ChatCompletions(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams)
     {
-        var key = ApiKeyFilter.Key(context);
-        if (!IsJson(context.Request.ContentType))
-            return OpenAiErrors.Result(415, "Unsupported content type: send 'Content-Type: application/json'.", "invalid_request_error", null, "unsupported_media_type");
-        var max = options.Value.MaxRequestBytes;
-        if (context.Request.ContentLength > max) return TooLarge(max);
-        var body = await ReadBodyAsync(context.Request, max, context.RequestAborted);
-        if (body is null) return TooLarge(max);
-
-        // The gateway checks only what it must: the key may use this model. The worker validates the rest.
-        if (ReadModel(body) is { } model)
-        {
-            Activity.Current?.SetTag(TeeTelemetry.ModelAttribute, OpenAiErrors.Printable(model));
-            if (!key.Allows(model))
-                return OpenAiErrors.Forbidden($"This API key may not use the model '{OpenAiErrors.Printable(model)}'.");
-        }
-        if (await limits.AdmitCompletionAsync(context, key) is { } refused) return refused;
-        context.Request.Body = new MemoryStream(body, writable: false);
-        context.Request.ContentLength = body.Length;
-        await forwarder.ForwardAsync(context, upstreams.Worker, key.Id, "inference");
+        await forwarder.ForwardAsync(context, upstreams.Worker, ApiKeyFilter.Key(context).Id, "inference");
         return Results.Empty;
+    }
+
+    /// <summary>A chat completion's body: JSON (415), capped once (413), for a model the key may use (403); kept in memory for forwarding.</summary>
+    public sealed class ChatBodyFilter(IOptions<GatewayOptions> options) : IEndpointFilter
+    {
+        public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+        {
+            var http = context.HttpContext;
+            if (!IsJson(http.Request.ContentType))
+                return OpenAiErrors.Result(415, "Unsupported content type: send 'Content-Type: application/json'.", "invalid_request_error", null, "unsupported_media_type");
+            var max = options.Value.MaxRequestBytes;
+            var body = await ReadBodyAsync(http.Request, max, http.RequestAborted);
+            if (body is null) return TooLarge(max);
+
+            // The gateway checks only what it must: the key may use this model. The worker validates the rest.
+            if (ReadModel(body) is { } model)
+            {
+                Activity.Current?.SetTag(TeeTelemetry.ModelAttribute, OpenAiErrors.Printable(model));
+                if (!ApiKeyFilter.Key(http).Allows(model))
+                    return OpenAiErrors.Forbidden($"This API key may not use the model '{OpenAiErrors.Printable(model)}'.");
+            }
+            http.Request.Body = new MemoryStream(body, writable: false);
+            http.Request.ContentLength = body.Length;
+            return await next(context);
+        }
     }
 
     public static async Task<IResult> ListModels(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams)
@@ -96,9 +108,17 @@ public static partial class OpenAiApi
         && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
 
-    /// <returns>The body, or null if it is longer than <paramref name="max"/>.</returns>
+    /// <returns>The body, or null if it is longer than <paramref name="max"/> (the one cap: a declared length is refused before reading).</returns>
     private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, long max, CancellationToken cancellationToken)
     {
+        if (request.ContentLength is { } length)
+        {
+            if (length > max) return null;
+            // Declared length: read straight into the final array (Kestrel ends the body at the declared length).
+            var exact = new byte[length];
+            await request.Body.ReadExactlyAsync(exact, cancellationToken);
+            return exact;
+        }
         var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 4096, max) + 1);
         while (true)
         {

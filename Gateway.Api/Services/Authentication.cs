@@ -7,8 +7,8 @@ using TeeAspire.OpenAi;
 
 namespace Gateway.Api.Services;
 
-/// <summary>Endpoint filter for <c>/v1</c>: a valid, unrevoked, unexpired API key or 401, then the key's requests-per-minute limit.</summary>
-public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, AuthThrottles throttles, TimeProvider time, ILogger<ApiKeyFilter> logger) : IEndpointFilter
+/// <summary>Endpoint filter for <c>/v1</c>, the first step: a valid, unrevoked, unexpired API key or 401 (repeated failures per source: 429). Admission (<see cref="AdmissionFilter"/>) comes next.</summary>
+public sealed partial class ApiKeyFilter(ApiKeyStore store, AuthThrottles throttles, TimeProvider time, ILogger<ApiKeyFilter> logger) : IEndpointFilter
 {
     private const string ItemKey = "tee.api_key";
 
@@ -38,7 +38,7 @@ public sealed partial class ApiKeyFilter(ApiKeyStore store, Limits limits, AuthT
         http.Items[ItemKey] = key;
         if (key.RequireSealed && Sealing.SealedExchange.MustBeSealed(http)) return Sealing.SealedExchange.Required();
         Activity.Current?.SetTag(TeeTelemetry.KeyIdAttribute, key.Id);
-        return await limits.AdmitRequestAsync(http, key) ?? await next(context);
+        return await next(context);
     }
 
     private IResult Failed(System.Net.IPAddress? source, string? message = null)

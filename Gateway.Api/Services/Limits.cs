@@ -22,15 +22,14 @@ public sealed class RateLimitOptions
 
 /// <summary>
 /// Per-key limits from the key record — requests/min (every <c>/v1</c> call), tokens/min and
-/// concurrent requests (chat completions) — and per-IP limits on the public routes, all shared by
-/// every gateway replica through Redis. The worker debits actual tokens after each answer.
+/// concurrent requests (chat completions), decided together in one Redis round trip — and per-IP
+/// limits on the public routes, all shared by every gateway replica through Redis. The worker
+/// debits actual tokens after each answer.
 /// </summary>
 public sealed partial class Limits : IDisposable
 {
     private const string KeyPrefix = RedisRateLimiterOptions.DefaultKeyPrefix;
-    private readonly PartitionedRateLimiter<ApiKeyRecord> _requests;
-    private readonly PartitionedRateLimiter<ApiKeyRecord> _tokens;
-    private readonly PartitionedRateLimiter<ApiKeyRecord> _parallel;
+    private readonly RedisKeyLimiter _keys;
     private readonly PartitionedRateLimiter<string> _perIp;
     private readonly ILogger<Limits> _logger;
     private long _lastDegradedLog;
@@ -40,36 +39,40 @@ public sealed partial class Limits : IDisposable
         _logger = logger;
         var policy = options.Value.RedisFailure;
         var publicRpm = options.Value.PublicRpmPerIp;
-        // The in-process partition includes the limit, so a PATCH takes effect at once; the Redis key does not, so counts carry over.
-        _requests = PartitionedRateLimiter.Create<ApiKeyRecord, string>(k => RedisRateLimitPartition.GetSlidingWindowLimiter($"{k.Id}:{k.Rpm}",
-            _ => new RedisSlidingWindowRateLimiterOptions { Connection = redis, KeyPrefix = KeyPrefix, Partition = RedisRateLimitPartition.ForApiKey(k.Id), PermitLimit = k.Rpm, FailurePolicy = policy }));
-        _tokens = PartitionedRateLimiter.Create<ApiKeyRecord, string>(k => RedisRateLimitPartition.GetTokenBudgetLimiter($"{k.Id}:{k.Tpm}",
-            _ => new RedisTokenBudgetRateLimiterOptions { Connection = redis, KeyPrefix = KeyPrefix, Partition = RedisRateLimitPartition.ForApiKey(k.Id), TokenLimit = k.Tpm, FailurePolicy = policy }));
-        _parallel = PartitionedRateLimiter.Create<ApiKeyRecord, string>(k => RedisRateLimitPartition.GetConcurrencyLimiter($"{k.Id}:{k.MaxParallel}",
-            _ => new RedisConcurrencyRateLimiterOptions { Connection = redis, KeyPrefix = KeyPrefix, Partition = RedisRateLimitPartition.ForApiKey(k.Id), PermitLimit = k.MaxParallel, FailurePolicy = policy }));
+        // Limits travel with each call, so a PATCH takes effect at once while counts in Redis carry over.
+        _keys = new RedisKeyLimiter(new RedisKeyLimiterOptions { Connection = redis, KeyPrefix = KeyPrefix, FailurePolicy = policy });
         _perIp = PartitionedRateLimiter.Create<string, string>(ip => RedisRateLimitPartition.GetSlidingWindowLimiter(ip,
             _ => new RedisSlidingWindowRateLimiterOptions { Connection = redis, KeyPrefix = KeyPrefix, Partition = "ip:" + ip, PermitLimit = publicRpm, FailurePolicy = policy }));
     }
 
-    /// <summary>Requests per minute for any authenticated call; null if admitted, else the error to send.</summary>
-    public async Task<IResult?> AdmitRequestAsync(HttpContext context, ApiKeyRecord key)
+    /// <summary>
+    /// Admits a <c>/v1</c> call in one Redis call: requests/min always; with <paramref name="generates"/>
+    /// (chat completions) also tokens/min and a concurrency lease that lives until the response ends.
+    /// Null if admitted, else the error to send.
+    /// </summary>
+    public async Task<IResult?> AdmitAsync(HttpContext context, ApiKeyRecord key, bool generates)
     {
-        var lease = (RedisRateLimitLease)await _requests.AcquireAsync(key, 1, context.RequestAborted);
-        WriteHeaders(context, "requests", lease);
-        return Refusal(context, lease, "requests", $"Rate limit reached for requests per minute (limit {key.Rpm}).");
-    }
-
-    /// <summary>Tokens per minute and concurrency for a chat completion; the concurrency lease lives until the response ends.</summary>
-    public async Task<IResult?> AdmitCompletionAsync(HttpContext context, ApiKeyRecord key)
-    {
-        var tokens = (RedisRateLimitLease)await _tokens.AcquireAsync(key, 0, context.RequestAborted);
-        WriteHeaders(context, "tokens", tokens);
-        if (Refusal(context, tokens, "tokens", $"Rate limit reached for tokens per minute (limit {key.Tpm}).") is { } refused) return refused;
-        var parallel = (RedisRateLimitLease)await _parallel.AcquireAsync(key, 1, context.RequestAborted);
-        if (!parallel.IsAcquired)
-            return Refusal(context, parallel, "concurrency", $"Too many concurrent requests for this key (limit {key.MaxParallel}).");
-        context.Response.RegisterForDispose(parallel);
-        return null;
+        var admission = await _keys.AdmitAsync(RedisRateLimitPartition.ForApiKey(key.Id), new RateLimit.Store.KeyLimits(key.Rpm, key.Tpm, key.MaxParallel), generates, context.RequestAborted);
+        if (admission.Degraded) LogDegradedOnce();
+        if (!admission.Unavailable)
+        {
+            WriteHeaders(context, "requests", admission.Requests);
+            if (admission.Tokens is { } tokens) WriteHeaders(context, "tokens", tokens);
+        }
+        if (admission.IsAcquired)
+        {
+            // Released when the response is done: one Redis command, sent without waiting.
+            if (generates) context.Response.RegisterForDispose(admission);
+            return null;
+        }
+        if (admission.Unavailable)
+            return OpenAiErrors.ServiceUnavailable("The rate limiter is unavailable; retry shortly.", "rate_limiter_unavailable");
+        return admission.RefusedBy switch
+        {
+            KeyLimit.Tokens => TooMany(context, admission.RetryAfter, "tokens", $"Rate limit reached for tokens per minute (limit {key.Tpm})."),
+            KeyLimit.Concurrency => TooMany(context, admission.RetryAfter, "concurrency", $"Too many concurrent requests for this key (limit {key.MaxParallel})."),
+            _ => TooMany(context, admission.RetryAfter, "requests", $"Rate limit reached for requests per minute (limit {key.Rpm})."),
+        };
     }
 
     /// <summary>Per client IP, for the public routes.</summary>
@@ -86,7 +89,12 @@ public sealed partial class Limits : IDisposable
         if (lease.IsAcquired) return null;
         if (lease.Unavailable)
             return OpenAiErrors.ServiceUnavailable("The rate limiter is unavailable; retry shortly.", "rate_limiter_unavailable");
-        var retry = lease.RetryAfter ?? TimeSpan.FromMinutes(1);
+        return TooMany(context, lease.RetryAfter, kind, message);
+    }
+
+    private static IResult TooMany(HttpContext context, TimeSpan? retryAfter, string kind, string message)
+    {
+        var retry = retryAfter ?? TimeSpan.FromMinutes(1);
         var seconds = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds));
         context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         context.Response.Headers["retry-after-ms"] = ((long)Math.Ceiling(retry.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture);
@@ -121,9 +129,7 @@ public sealed partial class Limits : IDisposable
 
     public void Dispose()
     {
-        _requests.Dispose();
-        _tokens.Dispose();
-        _parallel.Dispose();
+        _keys.Dispose();
         _perIp.Dispose();
     }
 }

@@ -14,6 +14,9 @@ using StackExchange.Redis;
 //   report    url= count=                                 (attestation report latency)
 //   limiter   redis= seconds= concurrency=                (decisions/s and Redis calls per decision)
 //   sign      count=                                      (ECDSA P-256 signature of a completion digest)
+//   overhead  url= key= direct= count= [stream=true]      (concurrency 1, alternating one direct and one gateway request:
+//                                                          added latency, or added time to first token, p50/p99)
+//   fixed     url= key= count= concurrency=               (exactly count non-stream requests; for CPU per request)
 var mode = args.FirstOrDefault() ?? "";
 var opts = args.Skip(1).Select(a => a.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
 string Opt(string name, string? fallback = null) => opts.TryGetValue(name, out var v) ? v : fallback ?? throw new ArgumentException($"missing {name}=");
@@ -27,7 +30,9 @@ object result = mode switch
     "report" => await Load.ReportAsync(http, Opt("url"), int.Parse(Opt("count", "50"))),
     "limiter" => await Load.LimiterAsync(Opt("redis"), double.Parse(Opt("seconds", "5")), int.Parse(Opt("concurrency", "64"))),
     "sign" => Load.Sign(int.Parse(Opt("count", "20000"))),
-    _ => throw new ArgumentException("mode: chat | stream | report | limiter | sign"),
+    "overhead" => await Load.OverheadAsync(http, Opt("url"), Opt("key"), Opt("direct"), int.Parse(Opt("count", "2000")), bool.Parse(Opt("stream", "false"))),
+    "fixed" => await Load.FixedAsync(http, Opt("url"), Opt("key"), int.Parse(Opt("count", "2000")), int.Parse(Opt("concurrency", "8"))),
+    _ => throw new ArgumentException("mode: chat | stream | report | limiter | sign | overhead | fixed"),
 };
 Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
 
@@ -85,6 +90,64 @@ static class Load
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Worker)));
         var count = latencies.Count;
         return new { requests = count, rps = count / sw.Elapsed.TotalSeconds, p50_ms = Percentile(latencies, 50), p99_ms = Percentile(latencies, 99), errors };
+    }
+
+    /// <summary>
+    /// One request at a time, alternating the backend directly and the gateway, so both see the
+    /// same machine load; the overhead is the difference of the percentiles.
+    /// </summary>
+    public static async Task<object> OverheadAsync(HttpClient http, string url, string key, string direct, int count, bool stream)
+    {
+        var (viaDirect, viaGateway) = (new List<double>(count), new List<double>(count));
+        var errors = 0;
+        async Task<double?> Once(string target, string k, string model)
+        {
+            var start = Stopwatch.GetTimestamp();
+            using var response = await http.SendAsync(Post(target, "/v1/chat/completions", k, "", stream, model), stream ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead);
+            if (!response.IsSuccessStatusCode) return null;
+            if (!stream) return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            double? first = null;
+            while (await reader.ReadLineAsync() is { } line)
+            {
+                if (first is null && line.StartsWith("data: {", StringComparison.Ordinal)
+                    && (line.Contains("reasoning_content", StringComparison.Ordinal) || (line.Contains("\"content\":\"", StringComparison.Ordinal) && !line.Contains("\"content\":\"\"", StringComparison.Ordinal))))
+                    first = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            }
+            return first;
+        }
+        for (var i = 0; i < 200; i++) { await Once(direct, "", "deepseek-r1:1.5b"); await Once(url, key, "deepseek-r1"); } // warm-up: JIT, connections
+        for (var i = 0; i < count; i++)
+        {
+            if (await Once(direct, "", "deepseek-r1:1.5b") is { } d) viaDirect.Add(d); else errors++;
+            if (await Once(url, key, "deepseek-r1") is { } g) viaGateway.Add(g); else errors++;
+        }
+        double P(List<double> v, double p) => Percentile(v, p);
+        return new
+        {
+            count, stream, errors,
+            direct_p50_ms = P(viaDirect, 50), direct_p99_ms = P(viaDirect, 99),
+            gateway_p50_ms = P(viaGateway, 50), gateway_p99_ms = P(viaGateway, 99),
+            overhead_p50_ms = P(viaGateway, 50) - P(viaDirect, 50), overhead_p99_ms = P(viaGateway, 99) - P(viaDirect, 99),
+        };
+    }
+
+    /// <summary>Exactly <paramref name="count"/> non-stream requests over <paramref name="concurrency"/> connections.</summary>
+    public static async Task<object> FixedAsync(HttpClient http, string url, string key, int count, int concurrency)
+    {
+        var left = count;
+        var errors = 0;
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Decrement(ref left) >= 0)
+            {
+                using var response = await http.SendAsync(Post(url, "/v1/chat/completions", key, "", false, "deepseek-r1"));
+                await response.Content.ReadAsByteArrayAsync();
+                if (!response.IsSuccessStatusCode) Interlocked.Increment(ref errors);
+            }
+        })));
+        return new { count, concurrency, errors, seconds = sw.Elapsed.TotalSeconds, rps = count / sw.Elapsed.TotalSeconds };
     }
 
     public static async Task<object> StreamAsync(HttpClient http, string url, string key, string keyId, int concurrency, double seconds, string path, string model)
@@ -167,11 +230,12 @@ static class Load
     {
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis + ",allowAdmin=true");
         var server = connection.GetServer(connection.GetEndPoints()[0]);
-        using var limiter = new RedisSlidingWindowRateLimiter(new RedisSlidingWindowRateLimiterOptions
-        {
-            Connection = connection, Partition = "bench-" + Guid.NewGuid().ToString("N"), PermitLimit = 1_000_000_000, Window = TimeSpan.FromSeconds(10),
-        });
-        await limiter.AcquireAsync(1);
+        // A chat completion's whole admission: requests/min, tokens/min and a concurrency lease, one EVALSHA.
+        using var limiter = new RedisKeyLimiter(new RedisKeyLimiterOptions { Connection = connection, RequestWindow = TimeSpan.FromSeconds(10) });
+        var partition = "bench-" + Guid.NewGuid().ToString("N");
+        var limits = new KeyLimits(1_000_000_000, 1_000_000_000, 1_000_000);
+        (await limiter.AdmitAsync(partition, limits, true)).Dispose();
+        await Task.Delay(200);
         await server.ConfigResetStatisticsAsync();
         long decisions = 0;
         var deadline = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
@@ -180,8 +244,11 @@ static class Load
         {
             while (Stopwatch.GetTimestamp() < deadline)
             {
-                using var lease = await limiter.AcquireAsync(1);
+                var admission = await limiter.AdmitAsync(partition, limits, true);
                 Interlocked.Increment(ref decisions);
+                if (!admission.IsAcquired) throw new InvalidOperationException("refused");
+                admission.Dispose(); // the release: one ZREM, not awaited
+
             }
         })));
         var elapsed = sw.Elapsed.TotalSeconds;
@@ -189,7 +256,7 @@ static class Load
         long Calls(string name) => stats.TryGetValue(name, out var v) ? long.Parse(v.Split(',')[0].Split('=')[1]) : 0;
         // Client-issued commands: scripts (EVALSHA/EVAL); everything else in commandstats ran inside them.
         var clientCalls = Calls("cmdstat_evalsha") + Calls("cmdstat_eval");
-        return new { decisions, seconds = elapsed, decisions_per_s = decisions / elapsed, redis_client_calls = clientCalls, calls_per_decision = (double)clientCalls / decisions, evalsha = Calls("cmdstat_evalsha"), eval = Calls("cmdstat_eval") };
+        return new { decisions, seconds = elapsed, decisions_per_s = decisions / elapsed, redis_client_calls = clientCalls, calls_per_decision = (double)clientCalls / decisions, evalsha = Calls("cmdstat_evalsha"), eval = Calls("cmdstat_eval"), releases_zrem = Calls("cmdstat_zrem") };
     }
 
     public static object Sign(int count)
