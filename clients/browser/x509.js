@@ -25,7 +25,9 @@ const bufferOf = (bytes) => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffse
 export function parseCertificate(der) {
   try {
     engine();
-    const cert = pkijs.Certificate.fromBER(bufferOf(der));
+    const asn1 = asn1js.fromBER(bufferOf(der));
+    if (asn1.offset !== der.length) return null; // not BER, or bytes after the certificate
+    const cert = new pkijs.Certificate({ schema: asn1.result });
     return { cert, der: new Uint8Array(der) };
   } catch {
     return null;
@@ -38,7 +40,9 @@ export function parsePemCertificates(pem) {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
   const out = [];
   for (const block of blocks) {
-    const der = fromBase64(block.replace(/-----[^-]+-----/g, '').replace(/\s/g, ''));
+    const body = block.slice('-----BEGIN CERTIFICATE-----'.length, -'-----END CERTIFICATE-----'.length);
+    if (!/^[A-Za-z0-9+/=\s]*$/.test(body)) return null;
+    const der = fromBase64(body.replace(/\s/g, ''));
     const parsed = der && parseCertificate(der);
     if (!parsed) return null;
     out.push(parsed);
@@ -50,7 +54,9 @@ export function parsePemCertificates(pem) {
 export function parseCrl(der) {
   try {
     engine();
-    return pkijs.CertificateRevocationList.fromBER(bufferOf(der));
+    const asn1 = asn1js.fromBER(bufferOf(der));
+    if (asn1.offset !== der.length) return null;
+    return new pkijs.CertificateRevocationList({ schema: asn1.result });
   } catch {
     return null;
   }
