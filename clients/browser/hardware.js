@@ -5,7 +5,7 @@
 
 import { subtle, hex, fromHex, fromBase64, concat, equal, sha256, u16le, u32le, utf8 } from './bytes.js';
 import { parseStrictJson, isObject, member, text, JsonNumber } from './json.js';
-import { parsePemCertificates, parseCrl, chainsTo, notRevoked, readPckExtensions, publicKeyOf, extensionValue, commonName } from './x509.js';
+import { parsePemCertificates, parseCrl, chainsTo, notRevoked, readPckExtensions, publicKeyOf, extensionValue, commonName, dnsName, verifySignedData } from './x509.js';
 
 const pass = (name, reason) => ({ name, passed: true, reason });
 const fail = (name, reason) => ({ name, passed: false, reason });
@@ -383,4 +383,48 @@ export async function verifySnp(snpReport, chainPem, o) {
   }
   checks.push(signed ? pass('snp.report_signature', "the SNP report is signed by this chip's VCEK") : fail('snp.report_signature', why));
   return { checks, ok: checks.every((c) => c.passed) };
+}
+
+/**
+ * The Azure IMDS attested document (PKCS#7 SignedData over JSON, signed under metadata.azure.com):
+ * identity of the VM, not freshness. `roots`: PEM certificates; none given fails imds.chain (a
+ * page has no system trust store to fall back to).
+ */
+export async function verifyImds(signatureBase64, roots, now) {
+  const checks = [];
+  const der = fromBase64(typeof signatureBase64 === 'string' ? signatureBase64 : '');
+  let sd;
+  try {
+    if (!der) throw new Error('not base64');
+    sd = await verifySignedData(der);
+    if (sd.signers === 1 && !sd.verified) throw new Error('the signature does not verify');
+  } catch (e) {
+    checks.push(fail('imds.signature', `the attested document's signature does not verify: ${e?.message ?? e}`));
+    return checks;
+  }
+  checks.push(pass('imds.signature', 'the PKCS#7 signature verifies'));
+  if (sd.signers !== 1) {
+    checks.push(fail('imds.signer', `${sd.signers} signers; one expected`));
+    return checks;
+  }
+  const name = sd.signer ? dnsName(sd.signer) : null;
+  checks.push(sd.signer && (name === 'metadata.azure.com' || name?.endsWith('.metadata.azure.com'))
+    ? pass('imds.signer', `signed by ${name}`) : fail('imds.signer', `signed by '${name}', not metadata.azure.com`));
+  if (sd.signer) {
+    const anchors = (roots ?? []).flatMap((r) => (typeof r === 'string' ? parsePemCertificates(r) ?? [] : [r]));
+    let why = 'no IMDS roots given (a browser has no system trust store to check against)';
+    let ok = false;
+    for (const root of anchors) {
+      const path = await chainsTo(sd.signer, sd.certificates, root, now);
+      if (path.ok) { ok = true; break; }
+      why = path.why;
+    }
+    checks.push(ok ? pass('imds.chain', 'the signer chains to a trusted root') : fail('imds.chain', `the signer does not chain to a trusted root: ${why}`));
+  }
+  try {
+    JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(sd.content ?? new Uint8Array(0)));
+  } catch (e) {
+    checks.push(fail('imds.content', `the signed content is not JSON: ${e.message}`));
+  }
+  return checks;
 }

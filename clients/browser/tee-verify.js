@@ -16,7 +16,7 @@
 import { subtle, hex, fromHex, isHex, fromBase64, fromBase64Url, toBase64, concat, equal, sha256, sha384, u32le, utf8, derToP1363 } from './bytes.js';
 import { parseStrictJson, JsonNumber, JsonFormatError, printable, isObject, member, has, text } from './json.js';
 import { parsePemCertificates } from './x509.js';
-import { verifyTdQuote, verifySnp, tdMeasurements, readCollateral } from './hardware.js';
+import { verifyTdQuote, verifySnp, verifyImds, tdMeasurements, readCollateral } from './hardware.js';
 
 export { parseStrictJson } from './json.js';
 
@@ -333,10 +333,10 @@ function anchor(pem) {
  *   named twice is then refused) or a parsed object
  * @param {Uint8Array} nonce the 16–64 random bytes sent as `?nonce=`
  * @param {{policy?: string|object, allowInsecurePlatform?: boolean, intelRoot?: string, amdArk?: string,
- *   collateral?: string|object, now?: Date}} options `policy` is a policy file (text or object; it
+ *   collateral?: string|object, imdsRoots?: string[], now?: Date}} options `policy` is a policy file (text or object; it
  *   can never enable an insecure platform); `allowInsecurePlatform` is the caller's explicit
  *   switch for a software TPM; `intelRoot` / `amdArk` are PEM trust anchors; `collateral` a DCAP
- *   collateral bundle; `now` the time certificates, CRLs and collateral must be valid at.
+ *   collateral bundle; `imdsRoots` PEM roots for the IMDS attested document; `now` the time certificates, CRLs and collateral must be valid at.
  * @returns {Promise<{passed: boolean, checks: object[], platform: string, insecure: boolean,
  *   keySet: object|null, quotedPcrs: Map<number, Uint8Array>, td: object|null, tcb: object|null}>}
  */
@@ -382,6 +382,7 @@ class Run {
     await this.checkTpmQuote(evidence);
     await this.checkHardware(evidence);
     this.checkPolicy();
+    if (has(evidence, 'imds_attested_document')) await this.checkImds(member(evidence, 'imds_attested_document'));
     return done({ platform: this.platform, insecure: this.insecure, keySet: this.keySet, quotedPcrs: this.pcrs ?? new Map(), td: this.td, tcb: this.tcb });
   }
 
@@ -535,6 +536,12 @@ class Run {
     "the TD quote is of another TD report than the HCL report's") && ok;
     this.td = ok ? body : null;
     return ok;
+  }
+
+  async checkImds(imds) {
+    const signature = isObject(imds) ? text(imds, 'signature') : null;
+    if (signature === null) this.fail('imds.signature', 'imds_attested_document has no signature');
+    else this.checks.push(...await verifyImds(signature, this.options.imdsRoots ?? [], this.now));
   }
 
   checkPolicy() {

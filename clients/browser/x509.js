@@ -192,3 +192,34 @@ export function readPckExtensions(pck) {
     return null;
   }
 }
+
+/** The DNS name .NET's GetNameInfo(DnsName) gives: the first SAN dNSName, else the CN. */
+export function dnsName(c) {
+  const san = c.cert.extensions?.find((e) => e.extnID === '2.5.29.17')?.parsedValue;
+  const dns = san?.altNames?.find((n) => n.type === 2)?.value;
+  return typeof dns === 'string' ? dns : commonName(c);
+}
+
+/**
+ * A PKCS#7 SignedData (DER): its one signer's signature over the encapsulated content, the
+ * signer certificate, the certificates it carries and the content; throws Error(reason).
+ */
+export async function verifySignedData(der) {
+  engine();
+  const asn1 = asn1js.fromBER(bufferOf(der));
+  if (asn1.offset !== der.length) throw new Error('not DER');
+  const info = new pkijs.ContentInfo({ schema: asn1.result });
+  if (info.contentType !== pkijs.ContentInfo.SIGNED_DATA) throw new Error('not SignedData');
+  const sd = new pkijs.SignedData({ schema: info.content });
+  const content = sd.encapContentInfo?.eContent ? new Uint8Array(sd.encapContentInfo.eContent.getValue()) : null;
+  const certificates = (sd.certificates ?? []).filter((c) => c instanceof pkijs.Certificate).map((cert) => ({ cert, der: new Uint8Array(cert.toSchema().toBER(false)) }));
+  const signers = sd.signerInfos.length;
+  let verified = false;
+  let signer = null;
+  if (signers === 1) {
+    const result = await sd.verify({ signer: 0, checkChain: false, extendedMode: true });
+    verified = !!result.signatureVerified;
+    signer = result.signerCertificate ? certificates.find((c) => c.cert === result.signerCertificate) ?? { cert: result.signerCertificate, der: new Uint8Array(result.signerCertificate.toSchema().toBER(false)) } : null;
+  }
+  return { signers, verified, signer, certificates, content };
+}

@@ -256,3 +256,23 @@ export async function azureTdxReport(keys, pki, { nonce = NONCE, tdAttributes, t
   const hcl = hclReport(await tdReport(body), rd);
   return { report: await report(keys, { nonce, evidence: { hcl_report: b64(hcl), td_quote: b64(quote.bytes) }, claims: { platform: 'azure-tdx', tee_verified: true } }), body, quote };
 }
+
+/** An IMDS-shaped attested document: PKCS#7 SignedData over JSON, signed by a certificate named `dns` under a fresh test root. */
+export async function imdsDocument({ dns = 'metadata.azure.com', content = '{"nonce":"1","vmId":"00000000-0000-0000-0000-000000000000","sku":"test"}' } = {}) {
+  const rootKey = await subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1), hash: 'SHA-256' }, true, ['sign', 'verify']);
+  const leafKey = await subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1), hash: 'SHA-256' }, true, ['sign', 'verify']);
+  const san = new pkijs.AltName({ altNames: [new pkijs.GeneralName({ type: 2, value: dns })] });
+  const root = await certificate({ cn: 'Test IMDS Root', key: rootKey, issuerCn: 'Test IMDS Root', issuerKey: rootKey, serial: 1, from: years(-5), to: years(5), ca: true });
+  const leaf = await certificate({ cn: dns, key: leafKey, issuerCn: 'Test IMDS Root', issuerKey: rootKey, serial: 2, from: years(-1), to: years(1), ca: false,
+    extensions: [new pkijs.Extension({ extnID: '2.5.29.17', critical: false, extnValue: san.toSchema().toBER(false), parsedValue: san })] });
+  const data = utf8.encode(content);
+  const sd = new pkijs.SignedData({
+    version: 1,
+    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: '1.2.840.113549.1.7.1', eContent: new asn1js.OctetString({ valueHex: data }) }),
+    signerInfos: [new pkijs.SignerInfo({ version: 1, sid: new pkijs.IssuerAndSerialNumber({ issuer: leaf.issuer, serialNumber: leaf.serialNumber }) })],
+    certificates: [leaf],
+  });
+  await sd.sign(leafKey.privateKey, 0, 'SHA-256');
+  const info = new pkijs.ContentInfo({ contentType: pkijs.ContentInfo.SIGNED_DATA, content: sd.toSchema(true) });
+  return { signature: b64(new Uint8Array(info.toSchema().toBER(false))), root: pem(root), content };
+}

@@ -25,6 +25,7 @@ async function single(path, read) {
   if (typeof v.policy === 'string') options.policy = await rel(v.policy);
   if (v.trust?.intel_root) options.intelRoot = await rel(v.trust.intel_root);
   if (v.trust?.amd_ark) options.amdArk = await rel(v.trust.amd_ark);
+  if (Array.isArray(v.trust?.imds_roots)) options.imdsRoots = await Promise.all(v.trust.imds_roots.map(rel));
   if (typeof v.collateral === 'string') options.collateral = await rel(v.collateral);
   if (typeof v.now === 'string') options.now = new Date(v.now);
   return { name: path, report: await rel(v.report), nonce: fromHex(v.nonce), options, verdict: v.expect.verdict, failedCheck: v.expect.failed_check ?? null, either: false };

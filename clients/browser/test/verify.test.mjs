@@ -220,3 +220,24 @@ test('verifyTEEAndChat never sends the prompt to a service whose report fails, a
   assert.equal(replayed.verified, false);
   assert.equal(replayed.content, '');
 });
+
+test('the IMDS attested document: signed under metadata.azure.com by a given root; another name, no root, changed bytes fail', async () => {
+  const doc = await E.imdsDocument();
+  const withImds = async (signature, imdsRoots) => {
+    const r = await E.report(keys, { evidence: { imds_attested_document: { encoding: 'pkcs7', signature } } });
+    return verifyReport(JSON.stringify(r), E.NONCE, { allowInsecurePlatform: true, imdsRoots });
+  };
+  const good = await withImds(doc.signature, [doc.root]);
+  assert.deepEqual(failed(good), []);
+  assert.ok(good.checks.some((c) => c.name === 'imds.chain' && c.passed));
+  assert.deepEqual(failed(await withImds(doc.signature, [])), ['imds.chain']);
+  const other = await E.imdsDocument({ dns: 'metadata.azure.com.evil.example' });
+  assert.deepEqual(failed(await withImds(other.signature, [other.root])), ['imds.signer']);
+  const bytes = Buffer.from(doc.signature, 'base64');
+  const at = bytes.indexOf(Buffer.from('vmId'));
+  bytes[at] ^= 1;
+  assert.deepEqual(failed(await withImds(bytes.toString('base64'), [doc.root])), ['imds.signature']);
+  assert.deepEqual(failed(await withImds('AAAA', [doc.root])), ['imds.signature']);
+  const notJson = await E.imdsDocument({ content: 'not json' });
+  assert.deepEqual(failed(await withImds(notJson.signature, [notJson.root])), ['imds.content']);
+});
