@@ -27,6 +27,7 @@ export function parseCertificate(der) {
     engine();
     const asn1 = asn1js.fromBER(bufferOf(der));
     if (asn1.offset !== der.length) return null; // not BER, or bytes after the certificate
+    if (!equal(new Uint8Array(asn1.result.toBER(false)), der)) return null; // DER only: one certificate, one encoding
     const cert = new pkijs.Certificate({ schema: asn1.result });
     return { cert, der: new Uint8Array(der) };
   } catch {
@@ -34,20 +35,31 @@ export function parseCertificate(der) {
   }
 }
 
-/** Every CERTIFICATE block of a PEM text; null if one does not parse. */
+/**
+ * Every CERTIFICATE block of a PEM text, found as .NET's PemEncoding finds them: a BEGIN line, the
+ * next END line of the same label, and only base64 and whitespace between (otherwise the search
+ * goes on after that BEGIN). Null if a block found does not hold exactly one DER certificate.
+ */
 export function parsePemCertificates(pem) {
   if (typeof pem !== 'string') return null;
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  const BEGIN = '-----BEGIN CERTIFICATE-----';
+  const END = '-----END CERTIFICATE-----';
   const out = [];
-  for (const block of blocks) {
-    const body = block.slice('-----BEGIN CERTIFICATE-----'.length, -'-----END CERTIFICATE-----'.length);
-    if (!/^[A-Za-z0-9+/=\s]*$/.test(body)) return null;
+  let from = 0;
+  for (;;) {
+    const begin = pem.indexOf(BEGIN, from);
+    if (begin < 0) return out;
+    const end = pem.indexOf(END, begin + BEGIN.length);
+    if (end < 0) return out;
+    const body = pem.slice(begin + BEGIN.length, end);
+    if (!/^[A-Za-z0-9+/=\s]*$/.test(body)) { from = begin + 1; continue; }
     const der = fromBase64(body.replace(/\s/g, ''));
-    const parsed = der && parseCertificate(der);
+    if (!der) { from = begin + 1; continue; }
+    const parsed = parseCertificate(der);
     if (!parsed) return null;
     out.push(parsed);
+    from = end + END.length;
   }
-  return out;
 }
 
 /** A DER CRL, or null. */
