@@ -276,3 +276,45 @@ export async function imdsDocument({ dns = 'metadata.azure.com', content = '{"no
   const info = new pkijs.ContentInfo({ contentType: pkijs.ContentInfo.SIGNED_DATA, content: sd.toSchema(true) });
   return { signature: b64(new Uint8Array(info.toSchema().toBER(false))), root: pem(root), content };
 }
+
+/** An SEV-SNP chain shaped like AMD's (ARK → ASK → VCEK with the chip's hwID), on P-384, trusted only by tests. */
+export async function testSnpPki(chipId) {
+  const P384 = { name: 'ECDSA', namedCurve: 'P-384' };
+  const k = { ark: await subtle.generateKey(P384, true, ['sign', 'verify']), ask: await subtle.generateKey(P384, true, ['sign', 'verify']), vcek: await subtle.generateKey(P384, true, ['sign', 'verify']) };
+  const sign384 = async (cert, key) => { await cert.sign(key.privateKey, 'SHA-384'); return cert; };
+  const make = async (o) => {
+    const cert = new pkijs.Certificate();
+    cert.version = 2;
+    cert.serialNumber = new asn1js.Integer({ value: o.serial });
+    cert.subject = name(o.cn);
+    cert.issuer = name(o.issuerCn);
+    cert.notBefore.value = years(-5);
+    cert.notAfter.value = years(5);
+    cert.extensions = [new pkijs.Extension({ extnID: '2.5.29.19', critical: true, extnValue: new pkijs.BasicConstraints({ cA: o.ca }).toSchema().toBER(false), parsedValue: new pkijs.BasicConstraints({ cA: o.ca }) }), ...(o.extensions ?? [])];
+    await cert.subjectPublicKeyInfo.importKey(o.key.publicKey);
+    return sign384(cert, o.issuerKey);
+  };
+  const ark = await make({ cn: 'ARK-Test', key: k.ark, issuerCn: 'ARK-Test', issuerKey: k.ark, serial: 1, ca: true });
+  const ask = await make({ cn: 'SEV-Test', key: k.ask, issuerCn: 'ARK-Test', issuerKey: k.ark, serial: 2, ca: true });
+  const hwid = new pkijs.Extension({ extnID: '1.3.6.1.4.1.3704.1.4', critical: false, extnValue: new asn1js.OctetString({ valueHex: chipId }).toBER(false) });
+  const vcek = await make({ cn: 'SEV-VCEK', key: k.vcek, issuerCn: 'SEV-Test', issuerKey: k.ask, serial: 3, ca: false, extensions: [hwid] });
+  return { keys: k, pem: { ark: pem(ark), ask: pem(ask), vcek: pem(vcek) } };
+}
+
+/** An SNP-typed HCL report signed by the test VCEK: REPORT_DATA[0:32] = SHA-256(runtime data). */
+export async function snpHclReport(snpPki, chipId, rd) {
+  const report = new Uint8Array(1184);
+  report.set(u32le(2), 0);
+  report.set(u32le(1), 52);
+  report.set(await sha('SHA-256', rd), 0x50);
+  report.set(chipId, 0x1a0);
+  const sig = new Uint8Array(await subtle.sign({ name: 'ECDSA', hash: 'SHA-384' }, snpPki.keys.vcek.privateKey, report.subarray(0, 0x2a0)));
+  report.set(Uint8Array.from(sig.subarray(0, 48)).reverse(), 0x2a0);
+  report.set(Uint8Array.from(sig.subarray(48, 96)).reverse(), 0x2a0 + 72);
+  const out = new Uint8Array(1216 + 20 + rd.length);
+  out.set(Buffer.from('48434c4102000000860900000200000000000000000000000000000000000000', 'hex'), 0);
+  out.set(report, 32);
+  out.set(concat(u32le(20 + rd.length), u32le(1), u32le(2), u32le(1), u32le(rd.length)), 1216);
+  out.set(rd, 1236);
+  return out;
+}

@@ -241,3 +241,24 @@ test('the IMDS attested document: signed under metadata.azure.com by a given roo
   const notJson = await E.imdsDocument({ content: 'not json' });
   assert.deepEqual(failed(await withImds(notJson.signature, [notJson.root])), ['imds.content']);
 });
+
+test('SEV-SNP under a test chain shaped like AMD\'s: VERIFIED as azure-snp; another chip, a changed report, another ARK are refused', async () => {
+  const chip = crypto.getRandomValues(new Uint8Array(64));
+  const snp = await E.testSnpPki(chip);
+  const ks = await E.keySet(keys);
+  const rd = E.runtimeData(keys.akJwk, new Uint8Array([...ks.digest, ...new Uint8Array(32)]));
+  const hcl = await E.snpHclReport(snp, chip, rd);
+  const make = async (bytes, chain = snp.pem.vcek + snp.pem.ask) => JSON.stringify(await E.report(keys, { evidence: { hcl_report: E.b64(bytes), snp_vcek_chain: chain } }));
+  const options = { amdArk: snp.pem.ark, now: E.TEST_NOW };
+  const good = await verifyReport(await make(hcl), E.NONCE, options);
+  assert.deepEqual(failed(good), []);
+  assert.equal(good.platform, 'azure-snp');
+  const changed = hcl.slice();
+  changed[32 + 0x90] ^= 1; // MEASUREMENT
+  assert.deepEqual(failed(await verifyReport(await make(changed), E.NONCE, options)), ['snp.report_signature', 'platform']);
+  const otherChip = await E.testSnpPki(crypto.getRandomValues(new Uint8Array(64)));
+  const wrongChip = await verifyReport(await make(hcl, otherChip.pem.vcek + otherChip.pem.ask), E.NONCE, { ...options, amdArk: otherChip.pem.ark });
+  assert.deepEqual(failed(wrongChip), ['snp.report_signature', 'platform']);
+  assert.ok(failed(await verifyReport(await make(hcl), E.NONCE, { ...options, amdArk: otherChip.pem.ark })).includes('snp.vcek_chain'));
+  assert.ok(failed(await verifyReport(await make(hcl), E.NONCE, { ...options, policy: { platform: 'azure-tdx' } })).includes('policy.platform'));
+});
