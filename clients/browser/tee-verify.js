@@ -327,6 +327,9 @@ function anchor(pem) {
   return parsePemCertificates(pem)?.[0] ?? null;
 }
 
+const OPTION_NAMES = new Set(['policy', 'allowInsecurePlatform', 'intelRoot', 'amdArk', 'imdsRoots', 'collateral', 'now',
+  'baseUrl', 'apiKey', 'prompt', 'messages', 'model', 'fetch']);
+
 /**
  * Verifies a report the service returned for `nonce`.
  * @param {string|Uint8Array|object} report the report as received: its text (preferred — a member
@@ -344,6 +347,12 @@ export async function verifyReport(report, nonce, options = {}) {
   const checks = [];
   const done = (extra = {}) => ({ passed: checks.length > 0 && checks.every((c) => c.passed), checks, platform: 'none', insecure: false, keySet: null, quotedPcrs: new Map(), td: null, tcb: null, ...extra });
   let policy;
+  const unknown = Object.keys(options ?? {}).filter((k) => !OPTION_NAMES.has(k));
+  if (unknown.length) {
+    // An old-style call verifyReport(report, nonce, {pcrs: …}) must not have its expectations ignored.
+    checks.push(fail('policy.format', `unknown option(s) ${unknown.map(printable).join(', ')}: expectations go in options.policy (a policy file), trust anchors and allowInsecurePlatform beside it`));
+    return done();
+  }
   try {
     policy = options.policy === undefined || options.policy === null ? loadPolicy({}) : loadPolicy(options.policy);
   } catch (e) {

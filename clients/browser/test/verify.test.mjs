@@ -262,3 +262,8 @@ test('SEV-SNP under a test chain shaped like AMD\'s: VERIFIED as azure-snp; anot
   assert.ok(failed(await verifyReport(await make(hcl), E.NONCE, { ...options, amdArk: otherChip.pem.ark })).includes('snp.vcek_chain'));
   assert.ok(failed(await verifyReport(await make(hcl), E.NONCE, { ...options, policy: { platform: 'azure-tdx' } })).includes('policy.platform'));
 });
+
+test('an old-style call with expectations beside the options is refused, not silently unchecked', async () => {
+  const result = await verifyReport(await software(), E.NONCE, { allowInsecurePlatform: true, pcrs: { 0: 'ab'.repeat(32) } });
+  assert.deepEqual(failed(result), ['policy.format']);
+});
