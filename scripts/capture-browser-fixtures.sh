@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Captures what the browser module's tests verify, from a running stack
-# (scripts/local-stack.sh up --fake-ollama --swtpm): a nonce-bound report, a chat request and
-# response exactly as sent and received, and that completion's signature.
+# (scripts/local-stack.sh up --fake-ollama --swtpm): a nonce-bound report (with its key set), a
+# chat request and response exactly as sent and received with the x-answer-nonce sent, and that
+# completion's signature (PROTOCOL.md "Answer statement").
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GATEWAY=${1:-http://127.0.0.1:${TEE_GATEWAY_PORT:-8080}}
@@ -14,7 +15,10 @@ printf '%s' "$nonce" >"$OUT/report.nonce"
 key=$(curl -fsS "$GATEWAY/admin/keys" -H "Authorization: Bearer $MASTER" -H 'content-type: application/json' -d '{"name":"fixtures"}' \
   | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
 printf '%s' '{"model":"deepseek-r1","stream":true,"messages":[{"role":"user","content":"fixture for the browser verifier"}]}' >"$OUT/chat.request"
+answer_nonce=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf '%s' "$answer_nonce" >"$OUT/chat.nonce"
 curl -fsS -N "$GATEWAY/v1/chat/completions" -H "Authorization: Bearer $key" -H 'content-type: application/json' \
+  -H "x-answer-nonce: $answer_nonce" \
   --data-binary @"$OUT/chat.request" >"$OUT/chat.response"
 id=$(head -n1 "$OUT/chat.response" | sed 's/^data: //' | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
 sleep 0.5

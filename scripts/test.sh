@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 
 missing=()
-for pair in redis-server:redis-server swtpm:swtpm tpm2_quote:tpm2-tools shellcheck:shellcheck yamllint:yamllint; do
+for pair in redis-server:redis-server swtpm:swtpm tpm2_quote:tpm2-tools shellcheck:shellcheck yamllint:yamllint chromium:chromium; do
   prog=${pair%%:*} pkg=${pair#*:}
   command -v "$prog" >/dev/null 2>&1 || missing+=("$pkg")
 done
@@ -24,6 +24,12 @@ if [[ ! -d tests/EndToEnd.Node/node_modules/openai ]]; then
 fi
 if [[ ! -d tests/Interop.Node/node_modules/ehbp ]]; then
   npm ci --prefix tests/Interop.Node --no-audit --no-fund >/dev/null || { echo "npm ci in tests/Interop.Node failed" >&2; exit 1; }
+fi
+# The browser module's dependencies (pkijs, asn1js) and its test tools (esbuild, playwright-core
+# driving Debian's /usr/bin/chromium headless).
+if [[ ! -f clients/browser/node_modules/.package-lock.json || clients/browser/package-lock.json -nt clients/browser/node_modules/.package-lock.json ]]; then
+  command -v npm >/dev/null 2>&1 || { echo "The tests need npm (Node.js). Install with: sudo apt-get install -y nodejs npm" >&2; exit 1; }
+  npm ci --prefix clients/browser --no-audit --no-fund >/dev/null || { echo "npm ci in clients/browser failed" >&2; exit 1; }
 fi
 
 results=$(mktemp -d)
