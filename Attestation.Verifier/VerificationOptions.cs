@@ -32,6 +32,13 @@ public sealed class VerificationOptions
     /// <summary>The time certificates, CRLs and collateral must be valid at; null: now.</summary>
     public DateTimeOffset? Now { get; init; }
 
+    /// <summary>A copy with another collateral bundle.</summary>
+    public VerificationOptions With(string collateralJson) => new()
+    {
+        AllowInsecurePlatform = AllowInsecurePlatform, IntelRoot = IntelRoot, AmdArk = AmdArk, ImdsRoots = ImdsRoots,
+        CollateralJson = collateralJson, TdxTcbInfo = TdxTcbInfo, Now = Now,
+    };
+
     /// <summary>The defaults: hardware evidence required, no anchors (TD quotes then fail their chain check).</summary>
     public static VerificationOptions Default { get; } = new();
 }

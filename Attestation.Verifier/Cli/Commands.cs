@@ -8,7 +8,17 @@ using System.Text.Json.Nodes;
 namespace TeeAspire.Attestation.Verifier.Cli;
 
 public sealed record VerifierOptions(bool AllowInsecure, FileInfo? Policy, FileInfo? IntelRoot, FileInfo? AmdArk, FileInfo? ImdsRoot,
-    FileInfo? Collateral, FileInfo? TcbInfo, DateTimeOffset? AsOf);
+    FileInfo? Collateral, FileInfo? TcbInfo, DateTimeOffset? AsOf)
+{
+    /// <summary>Intel PCS or a PCCS to fetch DCAP collateral from when no <c>--collateral</c> is given.</summary>
+    public string? PcsUrl { get; init; }
+
+    /// <summary>Where PCS responses are cached; default <c>$XDG_CACHE_HOME/tee-verify/pcs</c> (or <c>~/.cache/…</c>).</summary>
+    public DirectoryInfo? PcsCache { get; init; }
+
+    /// <summary>Where the root CA CRL is fetched with <see cref="PcsUrl"/>; default Intel's.</summary>
+    public string? PcsRootCrl { get; init; }
+}
 
 /// <summary>The CLI's commands; each prints one line per check and returns 0 only if every check passed.</summary>
 public static class Commands
@@ -24,14 +34,14 @@ public static class Commands
             await File.WriteAllTextAsync(save.FullName, json, ct);
             Console.WriteLine($"saved the report to {save.FullName} (nonce {Convert.ToHexStringLower(nonce)})");
         }
-        return Print(Verify(json, nonce, loaded));
+        return Print(await VerifyAsync(json, nonce, loaded, ct));
     }
 
     public static async Task<int> ReportFileAsync(FileInfo file, string nonceHex, VerifierOptions options)
     {
         var nonce = Hex(nonceHex, "--nonce");
         var loaded = Load(options);
-        return Print(Verify(await ReadAsync(file), nonce, loaded));
+        return Print(await VerifyAsync(await ReadAsync(file), nonce, loaded, CancellationToken.None));
     }
 
     /// <summary>
@@ -43,7 +53,7 @@ public static class Commands
         var service = Service(url);
         var loaded = Load(options);
         var (json, nonce) = await FetchReportAsync(service, ct);
-        var verified = Verify(json, nonce, loaded);
+        var verified = await VerifyAsync(json, nonce, loaded, ct);
         if (Print(verified) != Cli.Verified || verified.KeySet is null)
         {
             Console.WriteLine("not sending the prompt: the report did not verify");
@@ -96,7 +106,7 @@ public static class Commands
     {
         var loaded = Load(options);
         var (json, nonce) = await FetchReportAsync(Service(url), ct);
-        var result = Verify(json, nonce, loaded);
+        var result = await VerifyAsync(json, nonce, loaded, ct);
         if (Print(result) != Cli.Verified)
         {
             Console.WriteLine("not capturing a policy from evidence that does not verify");
@@ -140,7 +150,44 @@ public static class Commands
     }
 
     /// <summary>A policy file that fails to load is a refused verification (check policy.format), not a usage error.</summary>
-    private sealed record Loaded(VerificationPolicy? Policy, string? PolicyError, VerificationOptions Options);
+    private sealed record Loaded(VerificationPolicy? Policy, string? PolicyError, VerificationOptions Options, PcsOptions? Pcs = null);
+
+    /// <summary>
+    /// <see cref="Verify"/>, after fetching the TD quote's DCAP collateral from PCS/PCCS when
+    /// <c>--pcs-url</c> is given and no <c>--collateral</c>: fetched collateral is checked like a bundle.
+    /// </summary>
+    private static async Task<VerificationResult> VerifyAsync(string json, byte[] nonce, Loaded loaded, CancellationToken ct)
+    {
+        if (loaded.Pcs is { } pcs && loaded.Options.CollateralJson is null && TdQuoteOf(json) is { } quote)
+        {
+            try
+            {
+                var collateral = await new PcsCollateralSource(Http, pcs).GetAsync(quote, ct);
+                loaded = loaded with { Options = loaded.Options.With(collateral.ToBundleJson()) };
+            }
+            catch (Exception e) when (e is PcsException or EvidenceFormatException or CryptographicException or ArgumentException)
+            {
+                Console.Error.WriteLine($"DCAP collateral from {pcs.BaseUrl}: {e.Message} (the TD quote's collateral checks will fail)");
+            }
+        }
+        return Verify(json, nonce, loaded);
+    }
+
+    private static byte[]? TdQuoteOf(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.TryGetProperty("evidence", out var e) && e.ValueKind == JsonValueKind.Object
+                && e.TryGetProperty("td_quote", out var q) && q.ValueKind == JsonValueKind.String
+                ? Convert.FromBase64String(q.GetString()!)
+                : null;
+        }
+        catch (Exception e) when (e is JsonException or FormatException)
+        {
+            return null; // the verifier reports the malformed report
+        }
+    }
 
     private static VerificationResult Verify(string json, byte[] nonce, Loaded loaded) =>
         loaded.PolicyError is { } error
@@ -161,8 +208,15 @@ public static class Commands
             CollateralJson = o.Collateral is null ? null : ReadText(o.Collateral),
             TdxTcbInfo = o.TcbInfo is null ? null : ReadText(o.TcbInfo),
             Now = o.AsOf,
-        });
+        }, o.PcsUrl is null ? null : new PcsOptions(PcsUri(o.PcsUrl), (o.PcsCache?.FullName) ?? DefaultPcsCache(), o.PcsRootCrl is null ? null : PcsUri(o.PcsRootCrl)));
     }
+
+    private static Uri PcsUri(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var u) && u.Scheme is "https" or "http" ? u : throw new UsageException($"--pcs-url {url} is not an http(s) URL".Replace("--pcs-url", "PCS URL", StringComparison.Ordinal));
+
+    private static string DefaultPcsCache() =>
+        Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "tee-verify", "pcs");
 
     private static X509Certificate2 Certificate(FileInfo file)
     {
@@ -245,7 +299,7 @@ public static class Commands
     private static Uri Service(string url) =>
         Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
             ? uri
-            : throw new UsageException($"'{url}' is not an http(s) URL");
+            : throw new UsageException($"'{url}' is not an http(s) URL".Replace("--pcs-url", "PCS URL", StringComparison.Ordinal));
 
     private static int Print(VerificationResult result)
     {

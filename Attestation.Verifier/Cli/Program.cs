@@ -8,10 +8,13 @@ var amdArk = new Option<FileInfo?>("--amd-ark") { Description = "AMD ARK (PEM) f
 var imdsRoot = new Option<FileInfo?>("--imds-root") { Description = "Root (PEM) for the IMDS document's signer; default: the system store" };
 var collateral = new Option<FileInfo?>("--collateral") { Description = "DCAP collateral bundle (JSON: TCB info, QE identity, CRLs and their issuer chains)" };
 var tcbInfo = new Option<FileInfo?>("--tcb-info") { Description = "Intel PCS TCB info (JSON) alone, for the TCB status" };
+var pcsUrl = new Option<string?>("--pcs-url") { Description = "Fetch DCAP collateral from Intel PCS (https://api.trustedservices.intel.com) or a PCCS when no --collateral is given; cached" };
+var pcsCache = new Option<DirectoryInfo?>("--pcs-cache") { Description = "Cache directory for PCS responses (default ~/.cache/tee-verify/pcs)" };
+var pcsRootCrl = new Option<string?>("--pcs-root-crl") { Description = "Where the Intel SGX Root CA CRL is fetched with --pcs-url (default Intel's: https://certificates.trustedservices.intel.com/IntelSGXRootCA.der)" };
 var asOf = new Option<DateTimeOffset?>("--as-of") { Description = "Check certificates, CRLs and collateral as of this time (archived evidence, tests)" };
 var save = new Option<FileInfo?>("--save") { Description = "Write the fetched report to this file" };
 var url = new Argument<string>("url") { Description = "The service, e.g. https://tee.example.com" };
-Option[] verification = [allowInsecure, policy, intelRoot, amdArk, imdsRoot, collateral, tcbInfo, asOf];
+Option[] verification = [allowInsecure, policy, intelRoot, amdArk, imdsRoot, collateral, pcsUrl, pcsCache, pcsRootCrl, tcbInfo, asOf];
 
 var report = new Command("report", "Fetch a fresh report (random nonce) and verify it") { url, save };
 Add(report, verification);
@@ -48,7 +51,12 @@ var root = new RootCommand("tee-verify: check that a TeeAspire service runs in t
 return await root.Parse(args).InvokeAsync();
 
 VerifierOptions Options(ParseResult parse) => new(parse.GetValue(allowInsecure), parse.GetValue(policy), parse.GetValue(intelRoot), parse.GetValue(amdArk),
-    parse.GetValue(imdsRoot), parse.GetValue(collateral), parse.GetValue(tcbInfo), parse.GetValue(asOf));
+    parse.GetValue(imdsRoot), parse.GetValue(collateral), parse.GetValue(tcbInfo), parse.GetValue(asOf))
+{
+    PcsUrl = parse.GetValue(pcsUrl),
+    PcsCache = parse.GetValue(pcsCache),
+    PcsRootCrl = parse.GetValue(pcsRootCrl),
+};
 
 static void Add(Command command, Option[] options)
 {
