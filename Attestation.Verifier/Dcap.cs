@@ -136,7 +136,7 @@ public static class Dcap
             return CheckResult.Fail(name, $"the PCK CRL is issued by '{crl.IssuerDN}', not by the PCK certificate's issuer");
         if (!VerifyCrl(crl, crlIssuer)) return CheckResult.Fail(name, "the PCK CRL's signature does not verify with its issuer's key");
         if (Validity(crl, inputs.Now) is { } stale) return CheckResult.Fail(name, "PCK CRL " + stale);
-        var serial = new Org.BouncyCastle.Math.BigInteger(1, q.PckChain[0].SerialNumberBytes.ToArray().Reverse().ToArray());
+        var serial = new Org.BouncyCastle.Math.BigInteger(1, q.PckChain[0].SerialNumberBytes.ToArray()); // big-endian, as in the certificate
         return crl.GetRevokedCertificate(serial) is { } revoked
             ? CheckResult.Fail(name, $"the PCK certificate (serial {q.PckChain[0].SerialNumber}) is revoked since {revoked.RevocationDate:O}")
             : CheckResult.Pass(name, "the PCK certificate is not in the PCK CRL, which is signed and current");
@@ -152,7 +152,7 @@ public static class Dcap
         IEnumerable<X509Certificate2> intermediates = [.. q.PckChain.Skip(1), .. Pem(c.TcbInfoIssuerChain, "TCB info issuer chain"), .. Pem(c.QeIdentityIssuerChain, "QE identity issuer chain"), .. Pem(c.PckCrlIssuerChain, "PCK CRL issuer chain")];
         foreach (var cert in intermediates.Where(x => x.RawData.AsSpan().SequenceEqual(inputs.IntelRoot.RawData) is false))
         {
-            var serial = new Org.BouncyCastle.Math.BigInteger(1, cert.SerialNumberBytes.ToArray().Reverse().ToArray());
+            var serial = new Org.BouncyCastle.Math.BigInteger(1, cert.SerialNumberBytes.ToArray()); // big-endian, as in the certificate
             if (crl.GetRevokedCertificate(serial) is not null)
                 return CheckResult.Fail(name, $"'{cert.Subject}' (serial {cert.SerialNumber}) is revoked by the root CRL");
         }

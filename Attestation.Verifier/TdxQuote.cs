@@ -79,6 +79,11 @@ public sealed class TdxQuote
         var innerSize = (int)BinaryPrimitives.ReadUInt32LittleEndian(inner[2..]);
         if (innerType != 5) throw new EvidenceFormatException($"TDX quote: certification data type {innerType} is not a PCK chain (5)");
         Need(inner, 6 + innerSize, "PCK chain");
+        // No signature covers these lengths: the nested sizes must add up exactly to the signature
+        // data, so none can be changed (e.g. to cut the chain short) without the quote being refused.
+        // Bytes after the signature data are ignored (Intel's own test quote carries some).
+        if (134 + certSize != sig.Length || 6 + innerSize != inner.Length)
+            throw new EvidenceFormatException("TDX quote: the QE certification data and PCK chain sizes do not add up to the signature data's length");
         return new TdxQuote
         {
             Version = version,

@@ -121,8 +121,8 @@ public sealed class CliTests
             var tcb = Path.Combine(dir, "tcb.json");
             var policy = Path.Combine(dir, "policy.json");
             await File.WriteAllTextAsync(root, tdx.Root.ExportCertificatePem());
-            await File.WriteAllTextAsync(tcb, TestTdx.TcbInfo());
-            string[] trust = ["--intel-root", root, "--tcb-info", tcb, "--as-of", TestTdx.Now.ToString("O")];
+            await File.WriteAllTextAsync(tcb, tdx.CollateralJson());
+            string[] trust = ["--intel-root", root, "--collateral", tcb, "--as-of", TestTdx.Now.ToString("O")];
 
             var (exit, stdout, _) = await Repo.TeeVerifyAsync(["policy", "capture", service.Url.ToString(), "-o", policy, .. trust]);
 

@@ -104,11 +104,12 @@ public sealed class FuzzTests
         using var evidence = new SoftwareEvidence();
         using var tdx = new TestTdx();
         var report = tdx.Report(evidence, Nonce).ToJsonString();
-        var tcbInfo = TestTdx.TcbInfo();
-        Assert.True(ReportVerifier.Verify(report, Nonce, null, new VerificationOptions { IntelRoot = tdx.Root, TdxTcbInfo = tcbInfo, Now = TestTdx.Now }).Passed);
+        var bundle = tdx.CollateralJson();
+        var verified = ReportVerifier.Verify(report, Nonce, null, new VerificationOptions { IntelRoot = tdx.Root, CollateralJson = bundle, Now = TestTdx.Now });
+        Assert.True(verified.Passed, string.Join("\n", verified.Checks.Where(c => !c.Passed)));
         for (var i = 0; i < 2000; i++)
         {
-            var options = new VerificationOptions { IntelRoot = tdx.Root, TdxTcbInfo = MutateText(random, tcbInfo), Now = TestTdx.Now };
+            var options = new VerificationOptions { IntelRoot = tdx.Root, CollateralJson = MutateText(random, bundle), Now = TestTdx.Now };
             var result = ReportVerifier.Verify(report, Nonce, null, options);
             Assert.DoesNotContain("verifier.internal_error", result.Failed);
         }

@@ -14,7 +14,7 @@ public sealed class ReportVerifierTests : IDisposable
     private VerificationOptions Options(string status = "UpToDate", bool insecure = false) => new()
     {
         IntelRoot = _tdx.Root,
-        TdxTcbInfo = TestTdx.TcbInfo(status),
+        CollateralJson = _tdx.CollateralJson(status),
         Now = TestTdx.Now,
         AllowInsecurePlatform = insecure,
     };
@@ -50,7 +50,7 @@ public sealed class ReportVerifierTests : IDisposable
 
     [Fact]
     public void AnotherRootRefusesTheChain() =>
-        AssertRefusedBy(Verify(_tdx.Report(_evidence, _nonce), options: new VerificationOptions { IntelRoot = X509FromOtherKey(), TdxTcbInfo = TestTdx.TcbInfo(), Now = TestTdx.Now }), "td_quote.pck_chain");
+        AssertRefusedBy(Verify(_tdx.Report(_evidence, _nonce), options: new VerificationOptions { IntelRoot = X509FromOtherKey(), CollateralJson = _tdx.CollateralJson(), Now = TestTdx.Now }), "td_quote.pck_chain");
 
     [Fact]
     public void NoIntelRootRefusesTheChain() =>
@@ -103,7 +103,7 @@ public sealed class ReportVerifierTests : IDisposable
 
         var result = Verify(report);
 
-        Assert.True(result.Checks.Single(c => c.Name == "td_quote.signature").Passed, field);
+        Assert.True(result.Checks.Single(c => c.Name == "td_quote.quote_signature").Passed, field);
         AssertRefusedBy(result, "td_quote.matches_hcl");
     }
 

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
+using TeeAspire.Attestation.Verifier;
 
 namespace TeeAspire.Tests;
 
@@ -15,24 +16,50 @@ namespace TeeAspire.Tests;
 public sealed class TestTdx : IDisposable
 {
     private readonly ECDsa _rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private readonly ECDsa _pckCaKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
     private readonly ECDsa _pckKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private readonly ECDsa _tcbSigningKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
     private readonly ECDsa _attestationKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
     public static readonly DateTimeOffset Now = new(2026, 6, 1, 0, 0, 0, TimeSpan.Zero);
     public const string Fmspc = "00806f050000";
 
+    /// <summary>The quoting enclave's identity in this PKI's QE reports and QE identity collateral.</summary>
+    public static readonly byte[] QeMrSigner = Enumerable.Repeat((byte)0xDC, 32).ToArray();
+    public const int QeProdId = 2;
+    public const int QeSvn = 4;
+
+    /// <summary>Test root in Intel's shape (names as Intel's, O=Not Intel): trusted only by these tests.</summary>
     public X509Certificate2 Root { get; }
+    public X509Certificate2 PckCa { get; }
     public X509Certificate2 Pck { get; }
+    public X509Certificate2 TcbSigning { get; }
 
     public TestTdx()
     {
-        var root = new CertificateRequest("CN=Test SGX Root CA, O=Not Intel", _rootKey, HashAlgorithmName.SHA256);
+        var root = new CertificateRequest("CN=Intel SGX Root CA, O=Not Intel (test PKI)", _rootKey, HashAlgorithmName.SHA256);
         root.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        root.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        root.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(root.PublicKey, false));
         Root = root.CreateSelfSigned(Now.AddYears(-5), Now.AddYears(5));
-        var pck = new CertificateRequest("CN=Test SGX PCK Certificate, O=Not Intel", _pckKey, HashAlgorithmName.SHA256);
-        pck.CertificateExtensions.Add(new X509Extension("1.2.840.113741.1.13.1", SgxExtensions(), false));
-        Pck = pck.Create(Root, Now.AddYears(-1), Now.AddYears(1), [1, 2, 3, 4]);
-    }
 
+        var ca = new CertificateRequest("CN=Intel SGX PCK Platform CA, O=Not Intel (test PKI)", _pckCaKey, HashAlgorithmName.SHA256);
+        ca.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        ca.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        ca.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(ca.PublicKey, false));
+        ca.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Root, true, false));
+        using (var caPublic = ca.Create(Root, Now.AddYears(-3), Now.AddYears(3), [7, 1]))
+            PckCa = caPublic.CopyWithPrivateKey(_pckCaKey);
+
+        var pck = new CertificateRequest("CN=Intel SGX PCK Certificate, O=Not Intel (test PKI)", _pckKey, HashAlgorithmName.SHA256);
+        pck.CertificateExtensions.Add(new X509Extension("1.2.840.113741.1.13.1", SgxExtensions(), false));
+        pck.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(PckCa, true, false));
+        Pck = pck.Create(PckCa, Now.AddYears(-1), Now.AddYears(1), [1, 2, 3, 4]);
+
+        var signing = new CertificateRequest("CN=Intel SGX TCB Signing, O=Not Intel (test PKI)", _tcbSigningKey, HashAlgorithmName.SHA256);
+        signing.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        signing.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Root, true, false));
+        TcbSigning = signing.Create(Root, Now.AddYears(-3), Now.AddYears(3), [7, 2]);
+    }
     private static byte[] SgxExtensions()
     {
         var w = new AsnWriter(AsnEncodingRules.DER);
@@ -60,25 +87,87 @@ public sealed class TestTdx : IDisposable
         return w.Encode();
     }
 
-    /// <summary>Intel PCS TCB info shape with one level (all SVNs 0) of the given status.</summary>
-    public static string TcbInfo(string status = "UpToDate")
+    /// <summary>
+    /// DCAP collateral for this PKI's platform, signed as Intel PCS signs it: TCB info (version 3,
+    /// one level of <paramref name="status"/> with <paramref name="advisories"/>, the TDX module
+    /// identity the test bodies need), the TD_QE identity, a PCK CRL from the PCK CA (listing the PCK
+    /// when <paramref name="revokePck"/>) and a root CRL. <paramref name="editTcbInfo"/> changes the
+    /// TCB info text after signing (a tampered collateral).
+    /// </summary>
+    public DcapCollateral Collateral(string status = "UpToDate", string[]? advisories = null, bool revokePck = false,
+        Func<string, string>? editTcbInfo = null, byte[]? qeMrSigner = null, DateTimeOffset? nextUpdate = null)
     {
+        var issued = Now.AddDays(-10);
+        var next = nextUpdate ?? Now.AddDays(20);
         JsonArray Components() => [.. Enumerable.Range(0, 16).Select(_ => (JsonNode)new JsonObject { ["svn"] = 0 })];
-        return new JsonObject
+        var body = Body(new byte[64]);
+        var mrSignerSeam = Convert.ToHexString(body.AsSpan(64, 48));
+        var level = new JsonObject
         {
-            ["tcbInfo"] = new JsonObject
+            ["tcb"] = new JsonObject { ["sgxtcbcomponents"] = Components(), ["pcesvn"] = 0, ["tdxtcbcomponents"] = Components() },
+            ["tcbDate"] = "2026-01-01T00:00:00Z",
+            ["tcbStatus"] = status,
+        };
+        if (advisories is not null) level["advisoryIDs"] = new JsonArray([.. advisories.Select(a => (JsonNode)a)]);
+        var tcbInfo = new JsonObject
+        {
+            ["id"] = "TDX",
+            ["version"] = 3,
+            ["issueDate"] = issued.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+            ["nextUpdate"] = next.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+            ["fmspc"] = Fmspc,
+            ["pceId"] = "0000",
+            ["tcbType"] = 0,
+            ["tcbEvaluationDataNumber"] = 17,
+            ["tdxModule"] = new JsonObject { ["mrsigner"] = mrSignerSeam, ["attributes"] = "0000000000000000", ["attributesMask"] = "FFFFFFFFFFFFFFFF" },
+            ["tdxModuleIdentities"] = new JsonArray(new JsonObject
             {
-                ["id"] = "TDX",
-                ["fmspc"] = Fmspc,
-                ["tcbLevels"] = new JsonArray(new JsonObject
-                {
-                    ["tcb"] = new JsonObject { ["sgxtcbcomponents"] = Components(), ["pcesvn"] = 0, ["tdxtcbcomponents"] = Components() },
-                    ["tcbDate"] = "2026-01-01T00:00:00Z",
-                    ["tcbStatus"] = status,
-                }),
-            },
+                ["id"] = $"TDX_{body[1]:D2}",
+                ["mrsigner"] = mrSignerSeam,
+                ["attributes"] = "0000000000000000",
+                ["attributesMask"] = "FFFFFFFFFFFFFFFF",
+                ["tcbLevels"] = new JsonArray(new JsonObject { ["tcb"] = new JsonObject { ["isvsvn"] = 0 }, ["tcbDate"] = "2026-01-01T00:00:00Z", ["tcbStatus"] = "UpToDate" }),
+            }),
+            ["tcbLevels"] = new JsonArray(level),
         }.ToJsonString();
+        var qeIdentity = new JsonObject
+        {
+            ["id"] = "TD_QE",
+            ["version"] = 2,
+            ["issueDate"] = issued.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+            ["nextUpdate"] = next.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+            ["tcbEvaluationDataNumber"] = 17,
+            ["miscselect"] = "00000000",
+            ["miscselectMask"] = "FFFFFFFF",
+            ["attributes"] = "11000000000000000000000000000000",
+            ["attributesMask"] = "FBFFFFFFFFFFFFFF0000000000000000",
+            ["mrsigner"] = Convert.ToHexString(qeMrSigner ?? QeMrSigner),
+            ["isvprodid"] = QeProdId,
+            ["tcbLevels"] = new JsonArray(new JsonObject { ["tcb"] = new JsonObject { ["isvsvn"] = QeSvn }, ["tcbDate"] = "2026-01-01T00:00:00Z", ["tcbStatus"] = "UpToDate" }),
+        }.ToJsonString();
+        var tcbBody = Signed("tcbInfo", tcbInfo);
+        var pckCrl = new CertificateRevocationListBuilder();
+        if (revokePck) pckCrl.AddEntry(Pck, Now.AddDays(-2), X509RevocationReason.KeyCompromise);
+        var rootCrl = new CertificateRevocationListBuilder();
+        return new DcapCollateral(
+            editTcbInfo is null ? tcbBody : editTcbInfo(tcbBody),
+            Pem(TcbSigning, Root),
+            Signed("enclaveIdentity", qeIdentity),
+            Pem(TcbSigning, Root),
+            pckCrl.Build(PckCa, 1, next, HashAlgorithmName.SHA256, thisUpdate: issued),
+            Pem(PckCa, Root),
+            rootCrl.Build(Root, 1, next, HashAlgorithmName.SHA256, thisUpdate: issued));
     }
+
+    /// <summary><see cref="Collateral"/> as the bundle text <see cref="VerificationOptions.CollateralJson"/> takes.</summary>
+    public string CollateralJson(string status = "UpToDate", string[]? advisories = null, bool revokePck = false) =>
+        Collateral(status, advisories, revokePck).ToBundleJson();
+
+    /// <summary>PCS's body shape: the member, then the TCB signing key's ECDSA P-256 signature (hex r‖s) over its exact bytes.</summary>
+    private string Signed(string member, string json) =>
+        $"{{\"{member}\":{json},\"signature\":\"{Convert.ToHexStringLower(_tcbSigningKey.SignData(Encoding.UTF8.GetBytes(json), HashAlgorithmName.SHA256))}\"}}";
+
+    private static string Pem(params X509Certificate2[] certs) => string.Concat(certs.Select(c => c.ExportCertificatePem() + "\n"));
 
     /// <summary>A TD body: distinct bytes per field; REPORTDATA as given; attributes as given.</summary>
     public static byte[] Body(byte[] reportData, ulong tdAttributes = 0x10000000)
@@ -102,8 +191,12 @@ public sealed class TestTdx : IDisposable
         byte[] akRaw = [.. ak.Q.X!, .. ak.Q.Y!];
         var auth = new byte[32];
         var qeReport = new byte[384];
+        qeReport[48] = 0x11; // ATTRIBUTES as the QE identity expects
+        QeMrSigner.CopyTo(qeReport, 128);
+        BinaryPrimitives.WriteUInt16LittleEndian(qeReport.AsSpan(256), QeProdId);
+        BinaryPrimitives.WriteUInt16LittleEndian(qeReport.AsSpan(258), QeSvn);
         SHA256.HashData([.. akRaw, .. auth]).CopyTo(qeReport, 320);
-        var chain = Encoding.ASCII.GetBytes(Pck.ExportCertificatePem() + "\n" + Root.ExportCertificatePem() + "\n");
+        var chain = Encoding.ASCII.GetBytes(Pem(Pck, PckCa, Root));
         var qe = new List<byte>();
         qe.AddRange(qeReport);
         qe.AddRange(_pckKey.SignData(qeReport, HashAlgorithmName.SHA256));
@@ -197,7 +290,11 @@ public sealed class TestTdx : IDisposable
     public void Dispose()
     {
         _rootKey.Dispose();
+        _pckCaKey.Dispose();
         _pckKey.Dispose();
+        _tcbSigningKey.Dispose();
+        PckCa.Dispose();
+        TcbSigning.Dispose();
         _attestationKey.Dispose();
         Root.Dispose();
         Pck.Dispose();
