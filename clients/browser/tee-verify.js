@@ -17,6 +17,7 @@ import { subtle, hex, fromHex, isHex, fromBase64, fromBase64Url, toBase64, conca
 import { parseStrictJson, JsonNumber, JsonFormatError, printable, isObject, member, has, text } from './json.js';
 import { parsePemCertificates } from './x509.js';
 import { verifyTdQuote, verifySnp, verifyImds, tdMeasurements, readCollateral } from './hardware.js';
+import { readAppPolicy, verifyApp } from './app.js';
 
 export { parseStrictJson } from './json.js';
 
@@ -213,8 +214,8 @@ export function loadPolicy(source) {
   if (fields.has('allow_insecure_platform'))
     throw new PolicyFormatError('allow_insecure_platform cannot be set in a policy file: an insecure platform is accepted only by the explicit option {allowInsecurePlatform: true} (--allow-insecure-platform on the command line)');
   for (const name of fields.keys())
-    if (!['platform', 'td', 'tcb', 'pcrs', 'signing_key_fingerprint'].includes(name)) throw new PolicyFormatError(`unknown policy field '${printable(name)}'`);
-  const policy = { platform: null, td: new Map(), allowDebug: false, tcbAccept: ['UpToDate'], pcrs: new Map(), signingKeyFingerprint: null };
+    if (!['platform', 'td', 'tcb', 'pcrs', 'signing_key_fingerprint', 'app'].includes(name)) throw new PolicyFormatError(`unknown policy field '${printable(name)}'`);
+  const policy = { platform: null, td: new Map(), allowDebug: false, tcbAccept: ['UpToDate'], pcrs: new Map(), signingKeyFingerprint: null, app: null };
   const platform = fields.get('platform');
   if (platform !== undefined && platform !== null) {
     if (platform !== 'azure-tdx' && platform !== 'azure-snp') throw new PolicyFormatError('platform must be "azure-tdx" or "azure-snp"');
@@ -260,6 +261,8 @@ export function loadPolicy(source) {
     if (!isHex(pin, 32)) throw new PolicyFormatError('signing_key_fingerprint must be 64 hex digits');
     policy.signingKeyFingerprint = pin.toLowerCase();
   }
+  const app = fields.get('app');
+  if (app !== undefined && app !== null) policy.app = readAppPolicy(app, (m) => new PolicyFormatError(m));
   return policy;
 }
 
@@ -391,6 +394,8 @@ class Run {
     await this.checkTpmQuote(evidence);
     await this.checkHardware(evidence);
     this.checkPolicy();
+    // The measured launch, replayed against the PCR values as quoted (only with a policy `app` section).
+    if (this.policy.app) this.checks.push(...await verifyApp(this.json, this.pcrs, this.policy.app));
     if (has(evidence, 'imds_attested_document')) await this.checkImds(member(evidence, 'imds_attested_document'));
     return done({ platform: this.platform, insecure: this.insecure, keySet: this.keySet, quotedPcrs: this.pcrs ?? new Map(), td: this.td, tcb: this.tcb });
   }

@@ -267,3 +267,13 @@ test('an old-style call with expectations beside the options is refused, not sil
   const result = await verifyReport(await software(), E.NONCE, { allowInsecurePlatform: true, pcrs: { 0: 'ab'.repeat(32) } });
   assert.deepEqual(failed(result), ['policy.format']);
 });
+
+test('the policy app section loads strictly, as .NET loads it', async () => {
+  const { loadPolicy: load, PolicyFormatError: Err } = await import('../tee-verify.js');
+  const images = ['sha256:' + '1'.repeat(64)];
+  const ok = load(JSON.stringify({ app: { pcr: 13, images, compose_sha256: 'a'.repeat(64), config_sha256: 'b'.repeat(64), allow_interactive_access: false } }));
+  assert.equal(ok.app.pcr, 13);
+  assert.deepEqual(ok.app.images, images);
+  for (const bad of [{ images, extra: 1 }, { images: [] }, { images: ['sha256:XYZ'] }, { images, pcr: 24 }, { images, compose_sha256: 'zz' }, { images, allow_interactive_access: 'yes' }, []])
+    assert.throws(() => load(JSON.stringify({ app: bad })), Err, JSON.stringify(bad));
+});
