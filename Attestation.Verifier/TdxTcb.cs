@@ -54,6 +54,17 @@ public static class TdxTcb
         return new PckTcb(fmspc, components, pceSvn);
     }
 
+    /// <summary>SEAMATTRIBUTES &amp; attributesMask = attributes (8 bytes each), as Intel's QVL compares them.</summary>
+    private static bool SeamAttributesMatch(JsonElement identity, byte[] seamAttributes)
+    {
+        var attributes = Convert.FromHexString(identity.GetProperty("attributes").GetString()!);
+        var mask = Convert.FromHexString(identity.GetProperty("attributesMask").GetString()!);
+        if (attributes.Length != 8 || mask.Length != 8) throw new EvidenceFormatException("TCB info: TDX module attributes are not 8 bytes");
+        for (var i = 0; i < 8; i++)
+            if ((seamAttributes[i] & mask[i]) != attributes[i]) return false;
+        return true;
+    }
+
     public static TcbStatus Evaluate(TdxQuote quote, string tcbInfoResponse)
     {
         var pck = ReadPckExtensions(quote.PckChain[0]);
@@ -65,21 +76,26 @@ public static class TdxTcb
             return new TcbStatus("Unrecognized", $"the collateral is for FMSPC {info.GetProperty("fmspc").GetString()}, the platform is {fmspc}", null);
         var teeTcbSvn = quote.Body[..16];
         // TDX module version rules (Intel QVL, TCB info v3): a TEE_TCB_SVN whose byte 1 (the module's
-        // major version) is non-zero is matched against tdxModuleIdentities "TDX_<major>", and its
-        // bytes 0–1 are then left out of the tdxtcbcomponents comparison.
+        // major version) is non-zero is matched against tdxModuleIdentities "TDX_<major as two hex
+        // digits>" (QVL's bytesToHexString, compared case-insensitively), its SEAMATTRIBUTES must
+        // match the identity's attributes under its mask, and its bytes 0–1 are then left out of the
+        // tdxtcbcomponents comparison.
         var moduleVersion = teeTcbSvn[1];
         var version = info.GetProperty("version").GetInt32();
         var moduleNote = "";
         var mrSignerSeam = quote.Body[64..112];
+        var seamAttributes = quote.Body[112..120];
         if (version >= 3 && moduleVersion > 0)
         {
-            var moduleId = $"TDX_{moduleVersion:D2}";
+            var moduleId = $"TDX_{moduleVersion:X2}";
             var identity = info.TryGetProperty("tdxModuleIdentities", out var ids) && ids.ValueKind == JsonValueKind.Array
-                ? ids.EnumerateArray().FirstOrDefault(i => i.GetProperty("id").GetString() == moduleId)
+                ? ids.EnumerateArray().FirstOrDefault(i => string.Equals(i.GetProperty("id").GetString(), moduleId, StringComparison.OrdinalIgnoreCase))
                 : default;
             if (identity.ValueKind != JsonValueKind.Object) return new TcbStatus("Unrecognized", $"the TCB info has no identity for TDX module {moduleId}", null);
             if (!Convert.FromHexString(identity.GetProperty("mrsigner").GetString()!).AsSpan().SequenceEqual(mrSignerSeam))
                 return new TcbStatus("Unrecognized", $"the TDX module's MRSIGNERSEAM is not {moduleId}'s", null);
+            if (!SeamAttributesMatch(identity, seamAttributes))
+                return new TcbStatus("Unrecognized", $"the TDX module's SEAMATTRIBUTES {Convert.ToHexStringLower(seamAttributes)} do not match {moduleId}'s under its mask", null);
             var moduleLevel = identity.GetProperty("tcbLevels").EnumerateArray()
                 .FirstOrDefault(l => teeTcbSvn[0] >= l.GetProperty("tcb").GetProperty("isvsvn").GetInt32());
             if (moduleLevel.ValueKind != JsonValueKind.Object) return new TcbStatus("Unrecognized", $"the TDX module SVN {teeTcbSvn[0]} is below every {moduleId} level", null);
@@ -91,6 +107,8 @@ public static class TdxTcb
         {
             if (!Convert.FromHexString(module.GetProperty("mrsigner").GetString()!).AsSpan().SequenceEqual(mrSignerSeam))
                 return new TcbStatus("Unrecognized", "the TDX module's MRSIGNERSEAM is not the TCB info's tdxModule.mrsigner", null);
+            if (!SeamAttributesMatch(module, seamAttributes))
+                return new TcbStatus("Unrecognized", $"the TDX module's SEAMATTRIBUTES {Convert.ToHexStringLower(seamAttributes)} do not match the TCB info's tdxModule under its mask", null);
         }
         var skip = version >= 3 && moduleVersion > 0 ? 2 : 0;
         foreach (var level in info.GetProperty("tcbLevels").EnumerateArray())

@@ -4,7 +4,7 @@
 // follow the .NET library (README "Checks"). Nothing here throws on hostile input.
 
 import { subtle, hex, fromHex, fromBase64, concat, equal, sha256, u16le, u32le, utf8 } from './bytes.js';
-import { parseStrictJson, isObject, member, text, JsonNumber } from './json.js';
+import { parseStrictJson, isObject, member, has, text, JsonNumber } from './json.js';
 import { parsePemCertificates, parseCrl, chainsTo, notRevoked, readPckExtensions, publicKeyOf, extensionValue, commonName, dnsName, verifySignedData } from './x509.js';
 
 const pass = (name, reason) => ({ name, passed: true, reason });
@@ -158,6 +158,7 @@ async function signedDocument(docText, field, issuerChainPem, root, at) {
   const signer = chain[0];
   const path = await chainsTo(signer, chain.slice(1), root, at);
   if (!path.ok) return { ok: false, why: `the ${field} signer does not chain to the Intel root: ${path.why}` };
+  if (commonName(signer) !== 'Intel SGX TCB Signing') return { ok: false, why: `the ${field} is signed by '${commonName(signer)}', not an Intel SGX TCB Signing certificate` };
   const key = await publicKeyOf(signer, { name: 'ECDSA', namedCurve: 'P-256' });
   if (!key || !(await verifyP256(key, signature, utf8.encode(docText.slice(span[0], span[1])))))
     return { ok: false, why: `the ${field} signature does not verify with ${commonName(signer)}` };
@@ -167,7 +168,18 @@ async function signedDocument(docText, field, issuerChainPem, root, at) {
   return { ok: true, why: '', value };
 }
 
+const PCK_CA_NAMES = ['Intel SGX PCK Platform CA', 'Intel SGX PCK Processor CA'];
+const issuerCommonName = (c) => c.cert.issuer.typesAndValues.find((t) => t.type === '2.5.4.3')?.value?.valueBlock?.value ?? '(no CN)';
+
 const int = (v) => (v instanceof JsonNumber && /^-?[0-9]+$/.test(v.raw) ? Number(v.raw) : null);
+
+/** SEAMATTRIBUTES & attributesMask = attributes (8 bytes each), as Intel's QVL compares them; throws on malformed collateral. */
+function seamAttributesMatch(identity, seamAttributes) {
+  const attributes = fromHex(text(identity, 'attributes') ?? '');
+  const mask = fromHex(text(identity, 'attributesMask') ?? '');
+  if (!attributes || !mask || attributes.length !== 8 || mask.length !== 8) throw new Error('TDX module attributes are not 8 bytes');
+  return seamAttributes.every((b, i) => (b & mask[i]) === attributes[i]);
+}
 
 /** TCB status under verified TDX TCB info, as the .NET TdxTcb.Evaluate gives it. */
 function evaluateTcb(quote, pck, info) {
@@ -175,6 +187,38 @@ function evaluateTcb(quote, pck, info) {
   const fmspc = hex(pck.fmspc);
   if ((text(info, 'fmspc') ?? '').toLowerCase() !== fmspc) return { status: 'Unrecognized', reason: `the collateral is for FMSPC ${text(info, 'fmspc')}, the platform is ${fmspc}` };
   const teeTcbSvn = quote.body.subarray(0, 16);
+  // TDX module version rules (Intel QVL, TCB info v3), as .NET applies them: a TEE_TCB_SVN whose
+  // byte 1 (the module's major version) is non-zero is matched against tdxModuleIdentities
+  // "TDX_<major as two hex digits>" (case-insensitive), its SEAMATTRIBUTES must match the
+  // identity's attributes under its mask, and its bytes 0–1 are then left out of the
+  // tdxtcbcomponents comparison.
+  const version = int(member(info, 'version'));
+  if (version === null) throw new Error('the TCB info has no version');
+  const moduleVersion = teeTcbSvn[1];
+  const mrSignerSeam = hex(quote.body.subarray(64, 112));
+  const seamAttributes = quote.body.subarray(112, 120);
+  let moduleNote = '';
+  if (version >= 3 && moduleVersion > 0) {
+    const moduleId = `TDX_${moduleVersion.toString(16).toUpperCase().padStart(2, '0')}`;
+    const ids = member(info, 'tdxModuleIdentities');
+    const identity = Array.isArray(ids) ? ids.find((i) => (text(i, 'id') ?? '').toUpperCase() === moduleId) : undefined;
+    if (!isObject(identity)) return { status: 'Unrecognized', reason: `the TCB info has no identity for TDX module ${moduleId}` };
+    if ((text(identity, 'mrsigner') ?? '').toLowerCase() !== mrSignerSeam) return { status: 'Unrecognized', reason: `the TDX module's MRSIGNERSEAM is not ${moduleId}'s` };
+    if (!seamAttributesMatch(identity, seamAttributes)) return { status: 'Unrecognized', reason: `the TDX module's SEAMATTRIBUTES ${hex(seamAttributes)} do not match ${moduleId}'s under its mask` };
+    const moduleLevels = member(identity, 'tcbLevels');
+    if (!Array.isArray(moduleLevels)) throw new Error(`${moduleId} has no tcbLevels`);
+    const moduleLevel = moduleLevels.find((l) => { const v = int(member(member(l, 'tcb'), 'isvsvn')); if (v === null) throw new Error('a module level has no isvsvn'); return teeTcbSvn[0] >= v; });
+    if (!moduleLevel) return { status: 'Unrecognized', reason: `the TDX module SVN ${teeTcbSvn[0]} is below every ${moduleId} level` };
+    const moduleStatus = text(moduleLevel, 'tcbStatus') ?? 'Unrecognized';
+    if (moduleStatus !== 'UpToDate') return { status: moduleStatus, reason: `the TDX module ${moduleId} SVN ${teeTcbSvn[0]} is ${moduleStatus}` };
+    moduleNote = `, TDX module ${moduleId} SVN ${teeTcbSvn[0]} UpToDate`;
+  } else if (has(info, 'tdxModule')) {
+    if ((text(member(info, 'tdxModule'), 'mrsigner') ?? '').toLowerCase() !== mrSignerSeam)
+      return { status: 'Unrecognized', reason: "the TDX module's MRSIGNERSEAM is not the TCB info's tdxModule.mrsigner" };
+    if (!seamAttributesMatch(member(info, 'tdxModule'), seamAttributes))
+      return { status: 'Unrecognized', reason: `the TDX module's SEAMATTRIBUTES ${hex(seamAttributes)} do not match the TCB info's tdxModule under its mask` };
+  }
+  const skip = version >= 3 && moduleVersion > 0 ? 2 : 0;
   const levels = member(info, 'tcbLevels');
   if (!Array.isArray(levels)) throw new Error('tcbLevels is not a list');
   for (const level of levels) {
@@ -184,7 +228,7 @@ function evaluateTcb(quote, pck, info) {
     const pceSvn = int(member(tcb, 'pcesvn'));
     if (!Array.isArray(sgx) || !Array.isArray(tdx) || pceSvn === null || sgx.length > 16 || tdx.length > 16) throw new Error('a TCB level is malformed');
     const svn = (c) => { const v = int(member(c, 'svn')); if (v === null) throw new Error('a TCB component has no svn'); return v; };
-    const reached = sgx.every((c, i) => pck.components[i] >= svn(c)) && pck.pceSvn >= pceSvn && tdx.every((c, i) => teeTcbSvn[i] >= svn(c));
+    const reached = sgx.every((c, i) => pck.components[i] >= svn(c)) && pck.pceSvn >= pceSvn && tdx.every((c, i) => i < skip || teeTcbSvn[i] >= svn(c));
     if (!reached) continue;
     const status = text(level, 'tcbStatus') ?? 'Unrecognized';
     const advisories = member(level, 'advisoryIDs');
@@ -193,7 +237,7 @@ function evaluateTcb(quote, pck, info) {
       status,
       tcbDate: text(level, 'tcbDate'),
       advisoryIds: ids,
-      reason: `the platform (FMSPC ${fmspc}, PCESVN ${pck.pceSvn}, TEE_TCB_SVN ${hex(teeTcbSvn.subarray(0, 4))}…) reaches the level of ${text(level, 'tcbDate')}${ids.length ? ` (advisories ${ids.join(', ')})` : ''}`,
+      reason: `the platform (FMSPC ${fmspc}, PCESVN ${pck.pceSvn}, TEE_TCB_SVN ${hex(teeTcbSvn.subarray(0, 4))}…${moduleNote}) reaches the level of ${text(level, 'tcbDate')}${ids.length ? ` (advisories ${ids.join(', ')})` : ''}`,
     };
   }
   return { status: 'Unrecognized', reason: "the platform's TCB is below every level in the collateral" };
@@ -230,7 +274,9 @@ function matchQeIdentity(qeReport, identity, accept) {
 }
 
 /**
- * Every DCAP check of a TD quote.
+ * Every DCAP check of a TD quote, under the names and in the order of the .NET Dcap.VerifyTdQuote:
+ * format, pck_chain, qe_report_signature, qe_report_binds_key, quote_signature, collateral,
+ * pck_crl, root_crl, collateral_signature, qe_identity, tcb_status.
  * @param {{intelRoot: object|null, collateral: object|null, now: Date, tcbAccept: string[]}} o
  * @returns {Promise<{checks: object[], quote: object|null, tcb: object|null}>}
  */
@@ -244,84 +290,118 @@ export async function verifyTdQuote(bytes, o) {
     checks.push(fail('td_quote.format', e.message));
     return { checks, quote: null, tcb: null };
   }
-  const pck = quote.pckChain[0];
-  const pckTcb = readPckExtensions(pck);
-  let path = null;
   if (!o.intelRoot) {
     checks.push(fail('td_quote.pck_chain', 'no Intel SGX root given to check the TD quote against'));
-  } else {
-    path = await chainsTo(pck, quote.pckChain.slice(1), o.intelRoot, o.now);
-    checks.push(!path.ok ? fail('td_quote.pck_chain', `the PCK chain does not reach the trusted Intel root: ${path.why}`)
-      : !pckTcb ? fail('td_quote.pck_chain', 'the leaf is not a PCK certificate (no SGX extensions with FMSPC and TCB)')
-        : pass('td_quote.pck_chain', `PCK certificate chains to ${commonName(o.intelRoot)}`));
+    return { checks, quote, tcb: null };
   }
-  checks.push(await crlCheck(path, o));
+  const pck = quote.pckChain[0];
+  const pckTcb = readPckExtensions(pck);
+  const path = await chainsTo(pck, quote.pckChain.slice(1), o.intelRoot, o.now);
+  checks.push(!path.ok ? fail('td_quote.pck_chain', `the PCK chain does not reach the pinned Intel root at ${o.now.toISOString()}: ${path.why}`)
+    : !pckTcb || !PCK_CA_NAMES.includes(issuerCommonName(pck)) ? fail('td_quote.pck_chain', `the leaf is not a PCK certificate (needs the SGX extensions with FMSPC and TCB and an Intel SGX PCK Platform/Processor CA issuer; issuer is '${issuerCommonName(pck)}')`)
+      : pass('td_quote.pck_chain', `the PCK certificate (issuer ${issuerCommonName(pck)}) chains to ${commonName(o.intelRoot)}`));
   const pckKey = await publicKeyOf(pck, { name: 'ECDSA', namedCurve: 'P-256' });
   checks.push(pckKey && await verifyP256(pckKey, quote.qeReportSignature, quote.qeReport)
-    ? pass('td_quote.qe_report', "the quoting enclave's report is signed by the PCK key")
-    : fail('td_quote.qe_report', 'the QE report signature does not verify with the PCK key'));
-  checks.push(equal(await sha256(concat(quote.attestationKey, quote.qeAuthData)), quote.qeReport.subarray(320, 352))
-    ? pass('td_quote.attestation_key', 'the QE report binds the attestation key')
-    : fail('td_quote.attestation_key', 'the QE report does not bind this attestation key'));
-  const collateral = o.collateral;
-  if (!collateral || collateral.error) {
-    checks.push(fail('td_quote.qe_identity', collateral?.error ?? 'no QE identity collateral given: which enclave made the quote is unknown'));
-  } else if (!o.intelRoot) {
-    checks.push(fail('td_quote.qe_identity', 'no Intel SGX root given to check the QE identity collateral against'));
-  } else {
-    const doc = await signedDocument(collateral.qeIdentity, 'enclaveIdentity', collateral.qeIdentityIssuerChain, o.intelRoot, o.now);
-    const match = doc.ok ? matchQeIdentity(quote.qeReport, doc.value, o.tcbAccept) : doc;
-    checks.push(match.ok ? pass('td_quote.qe_identity', match.why) : fail('td_quote.qe_identity', match.why));
-  }
+    ? pass('td_quote.qe_report_signature', "the quoting enclave's report is signed by the PCK key")
+    : fail('td_quote.qe_report_signature', 'the QE report signature does not verify with the PCK key'));
+  checks.push(equal(await sha256(concat(quote.attestationKey, quote.qeAuthData)), quote.qeReport.subarray(320, 352)) && quote.qeReport.subarray(352, 384).every((b) => b === 0)
+    ? pass('td_quote.qe_report_binds_key', 'QE REPORTDATA = SHA-256(attestation key ‖ QE auth data)')
+    : fail('td_quote.qe_report_binds_key', 'the QE report does not bind this attestation key'));
   const ak = await rawP256Key(quote.attestationKey);
   checks.push(ak && await verifyP256(ak, quote.signature, quote.signedBytes)
-    ? pass('td_quote.signature', 'header and TD body are signed by the attestation key')
-    : fail('td_quote.signature', 'the quote signature does not verify'));
-  let tcb = null;
-  if (!collateral || collateral.error || typeof collateral.tcbInfo !== 'string') {
-    checks.push(fail('td_quote.tcb_status', collateral?.error ?? 'no TCB collateral given: the platform\'s TCB status is unknown'));
-  } else if (!o.intelRoot) {
-    checks.push(fail('td_quote.tcb_status', 'no Intel SGX root given to check the TCB info against'));
-  } else {
-    const doc = await signedDocument(collateral.tcbInfo, 'tcbInfo', collateral.tcbInfoIssuerChain, o.intelRoot, o.now);
-    if (!doc.ok) checks.push(fail('td_quote.tcb_status', doc.why));
-    else if (!pckTcb) checks.push(fail('td_quote.tcb_status', "the PCK certificate's SGX extensions are missing or malformed"));
-    else {
-      try {
-        tcb = evaluateTcb(quote, pckTcb, doc.value);
-        checks.push(o.tcbAccept.includes(tcb.status)
-          ? pass('td_quote.tcb_status', `${tcb.status}: ${tcb.reason}`)
-          : fail('td_quote.tcb_status', `TCB status ${tcb.status} is not accepted by the policy (${o.tcbAccept.join(', ')}): ${tcb.reason}`));
-      } catch (e) {
-        checks.push(fail('td_quote.tcb_status', `the TCB collateral is malformed: ${e.message}`));
-      }
-    }
+    ? pass('td_quote.quote_signature', 'header and TD body are signed by the attestation key')
+    : fail('td_quote.quote_signature', 'the quote signature does not verify with the attestation key'));
+
+  const c = o.collateral;
+  const missing = !c ? null : c.error ?? ['tcbInfo', 'tcbInfoIssuerChain', 'qeIdentity', 'qeIdentityIssuerChain', 'pckCrlIssuerChain']
+    .filter((k) => typeof c[k] !== 'string').concat(c.pckCrl?.length ? [] : ['pckCrl'], c.rootCrl?.length ? [] : ['rootCrl'])
+    .map((k) => `the collateral bundle has no ${k}`)[0];
+  if (!c || missing) {
+    checks.push(fail('td_quote.collateral', missing ?? 'no Intel PCS collateral was given: without TCB info, QE identity and CRLs the quote cannot be VERIFIED'));
+    return { checks, quote, tcb: null };
   }
+  checks.push(pass('td_quote.collateral', 'Intel PCS collateral given'));
+  checks.push(await guard('td_quote.pck_crl', () => pckCrlCheck(quote, c, o)));
+  checks.push(await guard('td_quote.root_crl', () => rootCrlCheck(quote, c, o)));
+  checks.push(await guard('td_quote.collateral_signature', () => collateralSignature(c, o)));
+  checks.push(await guard('td_quote.qe_identity', () => {
+    const doc = parseStrictJson(c.qeIdentity);
+    const identity = member(doc.value, 'enclaveIdentity');
+    if (!isObject(identity)) throw new Error('the QE identity has no enclaveIdentity');
+    if (text(identity, 'id') !== 'TD_QE') return fail('td_quote.qe_identity', `the QE identity is for '${text(identity, 'id')}', not TD_QE`);
+    const match = matchQeIdentity(quote.qeReport, identity, o.tcbAccept);
+    return match.ok ? pass('td_quote.qe_identity', match.why) : fail('td_quote.qe_identity', match.why);
+  }));
+  let tcb = null;
+  checks.push(await guard('td_quote.tcb_status', () => {
+    const info = member(parseStrictJson(c.tcbInfo).value, 'tcbInfo');
+    if (!isObject(info)) throw new Error('the TCB info has no tcbInfo');
+    if (!pckTcb) throw new Error("the PCK certificate's SGX extensions are missing or malformed");
+    tcb = evaluateTcb(quote, pckTcb, info);
+    return o.tcbAccept.includes(tcb.status)
+      ? pass('td_quote.tcb_status', `TCB ${tcb.status}: ${tcb.reason}`)
+      : fail('td_quote.tcb_status', `TCB ${tcb.status}, not accepted (${o.tcbAccept.join(', ')}): ${tcb.reason}`);
+  }));
   return { checks, quote, tcb };
 }
 
-/** PCK CRL (issued by the PCK's CA) and root CRL (every CA below the root): signed, current, not listing the chain. */
-async function crlCheck(path, o) {
-  const c = o.collateral;
-  if (!c || c.error || !c.pckCrl || !c.rootCrl) return fail('td_quote.pck_crl', c?.error ?? 'no PCK CRL and root CRL given: revocation is unknown');
-  if (!path?.ok) return fail('td_quote.pck_crl', 'no verified PCK chain to check against the CRLs');
-  const [leaf, ...issuers] = path.path; // leaf, CA…, root
-  const root = issuers[issuers.length - 1];
-  const pckCa = issuers[0];
-  const pckCrl = await notRevoked(parseCrl(c.pckCrl), pckCa, leaf, o.now);
-  if (!pckCrl.ok) return fail('td_quote.pck_crl', `PCK CRL: ${pckCrl.why}`);
-  for (const ca of issuers.slice(0, -1)) {
-    const rootCrl = await notRevoked(parseCrl(c.rootCrl), root, ca, o.now);
-    if (!rootCrl.ok) return fail('td_quote.pck_crl', `root CA CRL: ${rootCrl.why}`);
+/** A check that turns malformed evidence or collateral into a failure under its name, as .NET's Dcap.Guard. */
+async function guard(name, check) {
+  try {
+    return await check();
+  } catch (e) {
+    return fail(name, `malformed evidence or collateral: ${e?.message ?? e}`);
   }
-  if (issuers.length === 1) {
-    const rootCrl = await notRevoked(parseCrl(c.rootCrl), root, leaf, o.now);
-    if (!rootCrl.ok) return fail('td_quote.pck_crl', `root CA CRL: ${rootCrl.why}`);
+}
+
+/** The PCK CRL: issued by the PCK certificate's CA (its issuer chain reaching the pinned root), signed, current, not listing the PCK. */
+async function pckCrlCheck(quote, c, o) {
+  const name = 'td_quote.pck_crl';
+  const issuerChain = parsePemCertificates(c.pckCrlIssuerChain);
+  if (!issuerChain || issuerChain.length === 0) throw new Error('PCK CRL issuer chain: no certificates');
+  const path = await chainsTo(issuerChain[0], issuerChain.slice(1), o.intelRoot, o.now);
+  if (!path.ok) return fail(name, `the PCK CRL issuer chain does not reach the pinned root: ${path.why}`);
+  const pck = quote.pckChain[0];
+  if (issuerCommonName(pck) !== commonName(issuerChain[0])) return fail(name, "the PCK CRL is issued by another CA than the PCK certificate's issuer");
+  const r = await notRevoked(parseCrl(c.pckCrl), issuerChain[0], pck, o.now);
+  return r.ok ? pass(name, 'the PCK certificate is not in the PCK CRL, which is signed and current') : fail(name, `PCK CRL: ${r.why}`);
+}
+
+/** The root CA CRL: issued and signed by the pinned root, current, listing none of the intermediate or signing certificates. */
+async function rootCrlCheck(quote, c, o) {
+  const name = 'td_quote.root_crl';
+  const certs = [...quote.pckChain.slice(1)];
+  for (const pem of [c.tcbInfoIssuerChain, c.qeIdentityIssuerChain, c.pckCrlIssuerChain]) {
+    const chain = parsePemCertificates(pem);
+    if (!chain || chain.length === 0) throw new Error('an issuer chain in the collateral has no certificates');
+    certs.push(...chain);
   }
-  return pass('td_quote.pck_crl', `neither the PCK nor its CA is revoked (CRLs signed and current at ${o.now.toISOString()})`);
+  const crl = parseCrl(c.rootCrl);
+  const rootDer = o.intelRoot.der ?? null;
+  for (const cert of certs) {
+    if (rootDer && cert.der && equal(cert.der, rootDer)) continue;
+    const r = await notRevoked(crl, o.intelRoot, cert, o.now);
+    if (!r.ok) return fail(name, `root CRL: ${r.why}`);
+  }
+  if (certs.length === 0) {
+    const r = await notRevoked(crl, o.intelRoot, o.intelRoot, o.now);
+    if (!r.ok) return fail(name, `root CRL: ${r.why}`);
+  }
+  return pass(name, 'no intermediate CA or signing certificate is in the root CRL, which is signed and current');
+}
+
+/** TCB info and QE identity: signed by an Intel SGX TCB Signing certificate chained to the pinned root, and current. */
+async function collateralSignature(c, o) {
+  const name = 'td_quote.collateral_signature';
+  for (const [doc, field, chain] of [[c.tcbInfo, 'tcbInfo', c.tcbInfoIssuerChain], [c.qeIdentity, 'enclaveIdentity', c.qeIdentityIssuerChain]]) {
+    const r = await signedDocument(doc, field, chain, o.intelRoot, o.now);
+    if (!r.ok) return fail(name, r.why);
+  }
+  return pass(name, 'TCB info and QE identity are signed by Intel\'s TCB signing certificate, chained to the pinned root, and current');
 }
 
 const SNP_REPORT_SIZE = 1184;
+
 const SNP_SIGNED = 0x2a0;
 const HWID_OID = '1.3.6.1.4.1.3704.1.4';
 

@@ -75,7 +75,7 @@ export function parseCrl(der) {
 }
 
 const nameDer = (name) => new Uint8Array(name.toSchema().toBER(false));
-const sameName = (a, b) => equal(nameDer(a), nameDer(b));
+export const sameName = (a, b) => equal(nameDer(a), nameDer(b));
 export const commonName = (c) => c.cert.subject.typesAndValues.find((t) => t.type === '2.5.4.3')?.value?.valueBlock?.value ?? '(no CN)';
 
 function validAt(c, at) {

@@ -38,6 +38,24 @@ public sealed class DcapTestPkiTests : IDisposable
         AssertRefusedBy(Verify(_tdx.Collateral(editTcbInfo: t => t.Replace("\"tcbStatus\":\"OutOfDate\"", "\"tcbStatus\":\"UpToDate\"").Replace("\"pcesvn\":0", "\"pcesvn\":0 "))), "td_quote.collateral_signature");
 
     [Fact]
+    public void TheTdxModuleIsMatchedByItsHexIdAndSeamAttributes()
+    {
+        // TEE_TCB_SVN[1] = 0x0A: Intel's QVL looks up "TDX_0A" (bytesToHexString), case-insensitively.
+        var tcbInfo = _tdx.Collateral().TcbInfo;
+        var quote = TdxQuote.Parse(_tdx.Quote(TestTdx.Body(new byte[64])));
+        var withSeamAttributes = TdxQuote.Parse(_tdx.Quote(TestTdx.Body(new byte[64]).Also(b => b[112] = 0x01)));
+
+        Assert.Equal("UpToDate", TdxTcb.Evaluate(quote, tcbInfo).Status);
+        Assert.Equal("UpToDate", TdxTcb.Evaluate(quote, tcbInfo.Replace("\"TDX_0A\"", "\"tdx_0a\"")).Status);
+        var decimalId = TdxTcb.Evaluate(quote, tcbInfo.Replace("\"TDX_0A\"", "\"TDX_10\""));
+        Assert.Equal("Unrecognized", decimalId.Status);
+        Assert.Contains("TDX_0A", decimalId.Reason);
+        var seam = TdxTcb.Evaluate(withSeamAttributes, tcbInfo);
+        Assert.Equal("Unrecognized", seam.Status);
+        Assert.Contains("SEAMATTRIBUTES", seam.Reason);
+    }
+
+    [Fact]
     public void AQeOfAnotherSignerIsRefused() =>
         AssertRefusedBy(Verify(_tdx.Collateral(qeMrSigner: Enumerable.Repeat((byte)0xAB, 32).ToArray())), "td_quote.qe_identity");
 
@@ -64,5 +82,14 @@ public sealed class DcapTestPkiTests : IDisposable
     {
         _evidence.Dispose();
         _tdx.Dispose();
+    }
+}
+
+internal static class ByteArrayExtensions
+{
+    public static byte[] Also(this byte[] bytes, Action<byte[]> edit)
+    {
+        edit(bytes);
+        return bytes;
     }
 }

@@ -122,7 +122,7 @@ public sealed class TestTdx : IDisposable
             ["tdxModule"] = new JsonObject { ["mrsigner"] = mrSignerSeam, ["attributes"] = "0000000000000000", ["attributesMask"] = "FFFFFFFFFFFFFFFF" },
             ["tdxModuleIdentities"] = new JsonArray(new JsonObject
             {
-                ["id"] = $"TDX_{body[1]:D2}",
+                ["id"] = $"TDX_{body[1]:X2}",
                 ["mrsigner"] = mrSignerSeam,
                 ["attributes"] = "0000000000000000",
                 ["attributesMask"] = "FFFFFFFFFFFFFFFF",
@@ -169,11 +169,12 @@ public sealed class TestTdx : IDisposable
 
     private static string Pem(params X509Certificate2[] certs) => string.Concat(certs.Select(c => c.ExportCertificatePem() + "\n"));
 
-    /// <summary>A TD body: distinct bytes per field; REPORTDATA as given; attributes as given.</summary>
+    /// <summary>A TD body: distinct bytes per field (TEE_TCB_SVN[1] = 0x0A: module TDX_0A); SEAMATTRIBUTES zero, as a production module's; REPORTDATA and attributes as given.</summary>
     public static byte[] Body(byte[] reportData, ulong tdAttributes = 0x10000000)
     {
         var body = new byte[584];
         for (var i = 0; i < 520; i++) body[i] = (byte)(i * 7 + 3);
+        body.AsSpan(112, 8).Clear();
         BinaryPrimitives.WriteUInt64LittleEndian(body.AsSpan(120), tdAttributes);
         reportData.CopyTo(body, 520);
         return body;

@@ -85,11 +85,12 @@ export async function report(keys, { nonce = NONCE, selected = [...Array(24).key
 const EC = { name: 'ECDSA', namedCurve: 'P-256' };
 const newKey = () => subtle.generateKey(EC, true, ['sign', 'verify']);
 
+// Intel's names (the verifiers require them), O=Not Intel, each attribute its own RDN (DER: a
+// multi-valued RDN would need its SET sorted, and re-encoding verifiers would see other bytes).
 function name(cn) {
-  const n = new pkijs.RelativeDistinguishedNames();
-  n.typesAndValues.push(new pkijs.AttributeTypeAndValue({ type: '2.5.4.3', value: new asn1js.Utf8String({ value: cn }) }));
-  n.typesAndValues.push(new pkijs.AttributeTypeAndValue({ type: '2.5.4.10', value: new asn1js.Utf8String({ value: 'Not Intel (test PKI)' }) }));
-  return n;
+  const rdn = (oid, value) => new asn1js.Set({ value: [new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: oid }), new asn1js.Utf8String({ value })] })] });
+  const der = new asn1js.Sequence({ value: [rdn('2.5.4.3', cn), rdn('2.5.4.10', 'Not Intel (test PKI)')] }).toBER(false);
+  return new pkijs.RelativeDistinguishedNames({ schema: asn1js.fromBER(der).result });
 }
 
 async function certificate({ cn, key, issuerCn, issuerKey, serial, from, to, ca, extensions = [] }) {
@@ -139,10 +140,10 @@ const years = (n) => new Date(TEST_NOW.getTime() + n * 365 * 86400_000);
 /** The PKI: root, PCK platform CA, PCK, TCB signing; and a way to sign PCS documents with it. */
 export async function testPki({ pckSvn = 3, pckFrom = years(-1), pckTo = years(1) } = {}) {
   const k = { root: await newKey(), ca: await newKey(), pck: await newKey(), tcb: await newKey(), qeAk: await newKey() };
-  const root = await certificate({ cn: 'Test SGX Root CA', key: k.root, issuerCn: 'Test SGX Root CA', issuerKey: k.root, serial: 1, from: years(-5), to: years(5), ca: true });
-  const ca = await certificate({ cn: 'Test SGX PCK Platform CA', key: k.ca, issuerCn: 'Test SGX Root CA', issuerKey: k.root, serial: 2, from: years(-3), to: years(3), ca: true });
-  const pck = await certificate({ cn: 'Test SGX PCK Certificate', key: k.pck, issuerCn: 'Test SGX PCK Platform CA', issuerKey: k.ca, serial: 77, from: pckFrom, to: pckTo, ca: false, extensions: [sgxExtension(Uint8Array.from(Buffer.from(FMSPC, 'hex')), pckSvn)] });
-  const tcb = await certificate({ cn: 'Test SGX TCB Signing', key: k.tcb, issuerCn: 'Test SGX Root CA', issuerKey: k.root, serial: 3, from: years(-3), to: years(3), ca: false });
+  const root = await certificate({ cn: 'Intel SGX Root CA', key: k.root, issuerCn: 'Intel SGX Root CA', issuerKey: k.root, serial: 1, from: years(-5), to: years(5), ca: true });
+  const ca = await certificate({ cn: 'Intel SGX PCK Platform CA', key: k.ca, issuerCn: 'Intel SGX Root CA', issuerKey: k.root, serial: 2, from: years(-3), to: years(3), ca: true });
+  const pck = await certificate({ cn: 'Intel SGX PCK Certificate', key: k.pck, issuerCn: 'Intel SGX PCK Platform CA', issuerKey: k.ca, serial: 77, from: pckFrom, to: pckTo, ca: false, extensions: [sgxExtension(Uint8Array.from(Buffer.from(FMSPC, 'hex')), pckSvn)] });
+  const tcb = await certificate({ cn: 'Intel SGX TCB Signing', key: k.tcb, issuerCn: 'Intel SGX Root CA', issuerKey: k.root, serial: 3, from: years(-3), to: years(3), ca: false });
   return { keys: k, root, ca, pck, tcb, pem: { root: pem(root), ca: pem(ca), pck: pem(pck), tcb: pem(tcb) } };
 }
 
@@ -158,7 +159,12 @@ export const QE = { mrsigner: 'dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6
 /** A collateral bundle under the test PKI: TCB info with one level of `status`, QE identity, CRLs. */
 export async function collateral(pki, { status = 'UpToDate', revoked = [], tcbSvn = 0, tamper = null } = {}) {
   const comps = () => Array.from({ length: 16 }, () => ({ svn: tcbSvn }));
+  // The TDX module the test bodies carry (TEE_TCB_SVN[1] = 3, MRSIGNERSEAM at body offset 64): TDX 1.5 rules.
+  const mrSignerSeam = hex(tdBody(new Uint8Array(64)).subarray(64, 112)).toUpperCase();
   const tcbInfo = { id: 'TDX', version: 3, issueDate: '2026-05-01T00:00:00Z', nextUpdate: '2026-07-01T00:00:00Z', fmspc: FMSPC, pceId: '0000', tcbType: 0, tcbEvaluationDataNumber: 17,
+    tdxModule: { mrsigner: mrSignerSeam, attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF' },
+    tdxModuleIdentities: [{ id: 'TDX_03', mrsigner: mrSignerSeam, attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF',
+      tcbLevels: [{ tcb: { isvsvn: 0 }, tcbDate: '2026-01-01T00:00:00Z', tcbStatus: 'UpToDate' }] }],
     tcbLevels: [{ tcb: { sgxtcbcomponents: comps(), pcesvn: tcbSvn, tdxtcbcomponents: comps() }, tcbDate: '2026-01-01T00:00:00Z', tcbStatus: status, ...(status === 'UpToDate' ? {} : { advisoryIDs: ['INTEL-SA-00000'] }) }] };
   const qeIdentity = { id: 'TD_QE', version: 2, issueDate: '2026-05-01T00:00:00Z', nextUpdate: '2026-07-01T00:00:00Z', tcbEvaluationDataNumber: 17, miscselect: '00000000', miscselectMask: 'FFFFFFFF',
     attributes: QE.attributes.toUpperCase(), attributesMask: 'FBFFFFFFFFFFFFFF0000000000000000', mrsigner: QE.mrsigner.toUpperCase(), isvprodid: QE.isvprodid,
@@ -172,18 +178,19 @@ export async function collateral(pki, { status = 'UpToDate', revoked = [], tcbSv
     tcb_info_issuer_chain: pki.pem.tcb + pki.pem.root,
     qe_identity: qeText,
     qe_identity_issuer_chain: pki.pem.tcb + pki.pem.root,
-    pck_crl: await crl({ issuerCn: 'Test SGX PCK Platform CA', issuerKey: pki.keys.ca, from: new Date('2026-05-01T00:00:00Z'), to: new Date('2026-07-01T00:00:00Z'), revoked }),
+    pck_crl: await crl({ issuerCn: 'Intel SGX PCK Platform CA', issuerKey: pki.keys.ca, from: new Date('2026-05-01T00:00:00Z'), to: new Date('2026-07-01T00:00:00Z'), revoked }),
     pck_crl_issuer_chain: pki.pem.ca + pki.pem.root,
-    root_crl: await crl({ issuerCn: 'Test SGX Root CA', issuerKey: pki.keys.root, from: new Date('2026-01-01T00:00:00Z'), to: new Date('2027-01-01T00:00:00Z') }),
+    root_crl: await crl({ issuerCn: 'Intel SGX Root CA', issuerKey: pki.keys.root, from: new Date('2026-01-01T00:00:00Z'), to: new Date('2027-01-01T00:00:00Z') }),
   };
 }
 
-/** A TD quote body (584 bytes): distinct bytes per field, REPORTDATA and TDATTRIBUTES as given. */
+/** A TD quote body (584 bytes): distinct bytes per field, SEAMATTRIBUTES zero, REPORTDATA and TDATTRIBUTES as given. */
 export function tdBody(reportData, { tdAttributes = 0x10000000n, teeTcbSvn = 3 } = {}) {
   const body = new Uint8Array(584);
   for (let i = 0; i < 520; i++) body[i] = (i * 7 + 3) & 0xff;
   body.fill(0, 0, 16);
   body.fill(teeTcbSvn, 0, 2);
+  body.fill(0, 112, 120); // SEAMATTRIBUTES: zero, as a production TDX module's (the TCB info requires it under its mask)
   new DataView(body.buffer).setBigUint64(120, tdAttributes, true);
   body.set(reportData, 520);
   return body;

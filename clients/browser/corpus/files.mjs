@@ -1,5 +1,5 @@
-// Where the corpora are, for node: the shared one (tests/vectors, or TEE_VECTORS_DIR) and the
-// browser-only one (clients/browser/test/vectors: DCAP checks the .NET library does not make yet).
+// Where the corpus is, for node: the shared one (tests/vectors, or TEE_VECTORS_DIR), which the
+// .NET library, the CLI and this module all run.
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 export const corpora = [
   { name: 'shared', dir: resolve(process.env.TEE_VECTORS_DIR ?? join(here, '..', '..', '..', 'tests', 'vectors')) },
-  { name: 'browser-only', dir: resolve(join(here, '..', 'test', 'vectors')) },
 ];
 
 /** Every *.vector.json under a corpus directory, by path relative to it, sorted. */

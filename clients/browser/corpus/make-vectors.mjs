@@ -3,9 +3,8 @@
 //   tests/vectors/browser-testpki/  — Azure-TDX-shaped evidence under a TEST PKI shaped like Intel's
 //     (VERIFIED with its test root and collateral; the forgeries each check stops; every byte flip
 //     of the HCL report and the TD quote), and the real Intel quote in a home-made HCL report;
-//   clients/browser/test/vectors/   — vectors for DCAP checks the .NET library does not make yet
-//     (CRLs, QE identity, collateral signatures): run by the browser module only, to move into
-//     tests/vectors when .NET checks them too.
+//   tests/vectors/testpki-dcap/    — the DCAP collateral forgeries (CRLs, QE identity, collateral
+//     signatures) and the real Intel quote under Intel's real 2026-dated collateral checks.
 // Keys are fresh on each run; the committed files are the corpus.
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -16,7 +15,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..', '..');
 const shared = join(repo, '..', 'shared', 'testdata');
 const SHARED_DIR = join(repo, 'tests', 'vectors', 'browser-testpki');
-const JS_DIR = join(here, '..', 'test', 'vectors');
+const JS_DIR = join(repo, 'tests', 'vectors', 'testpki-dcap');
 
 const write = (dir, rel, value) => {
   mkdirSync(dirname(join(dir, rel)), { recursive: true });
@@ -61,7 +60,7 @@ vector(d, 'testpki-azure-tdx-another-td', 'a genuine TD, but not the one the pol
 vector(d, 'testpki-azure-tdx-no-intel-root', 'no Intel root given: the TD quote cannot be checked', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.pck_chain' }, { root: null });
 write(d, 'trust/test-other-root.pem', (await E.testPki()).pem.root);
 vector(d, 'testpki-azure-tdx-another-root', 'a root of the same name but another key: the PCK chain does not reach it', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.pck_chain' }, { root: 'trust/test-other-root.pem' });
-vector(d, 'testpki-azure-tdx-no-collateral', 'no collateral: the TCB status is unknown', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.tcb_status' }, { collateral: null });
+vector(d, 'testpki-azure-tdx-no-collateral', 'no collateral: the TCB status and revocation are unknown', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.collateral' }, { collateral: null });
 write(d, 'reports/azure-tdx-testpki-debug.json', debug.report);
 vector(d, 'testpki-azure-tdx-debug', 'a debug TD (TDATTRIBUTES.DEBUG): its host can read and change it', 'reports/azure-tdx-testpki-debug.json', { verdict: 'REFUSED', failed_check: 'policy.debug' });
 write(d, 'reports/azure-tdx-testpki-old-tcb.json', oldTcb.report);
@@ -122,18 +121,18 @@ vector(d, 'real-intel-quote-homemade-hcl', "Intel's real production TD quote (no
 vector(d, 'real-intel-quote-tcb-status', "the same: that platform's TCB is below every level of Intel's 2023 TCB info (its SGX components are older)", 'reports/real-intel-quote-homemade-hcl.json', { verdict: 'REFUSED', failed_check: 'td_quote.tcb_status' }, real);
 vector(d, 'real-intel-quote-no-root', 'the same without an Intel root', 'reports/real-intel-quote-homemade-hcl.json', { verdict: 'REFUSED', failed_check: 'td_quote.pck_chain' }, { ...real, root: null });
 
-// ── browser-only: DCAP checks the .NET library does not make yet ──
+// ── tests/vectors/testpki-dcap: the DCAP collateral forgeries ──
 const j = JS_DIR;
 write(j, 'collateral/test-pck-revoked.json', await E.collateral(pki, { revoked: [77] }));
 vector(j, 'testpki-pck-revoked', 'the PCK certificate is listed in the PCK CRL', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.pck_crl' }, { collateral: 'collateral/test-pck-revoked.json' });
 vector(j, 'testpki-crl-stale', 'verified after the CRLs\' nextUpdate (and the collateral\'s): revocation is unknown', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.pck_crl' }, { now: '2027-02-01T00:00:00Z' });
 write(j, 'collateral/test-forged-tcb-info.json', await E.collateral(pki, { status: 'OutOfDate', tamper: 'tcb_info' }));
-vector(j, 'testpki-forged-tcb-info', 'TCB info rewritten to say UpToDate (its signature no longer verifies)', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.tcb_status' }, { collateral: 'collateral/test-forged-tcb-info.json' });
+vector(j, 'testpki-forged-tcb-info', 'TCB info rewritten to say UpToDate (its signature no longer verifies)', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.collateral_signature' }, { collateral: 'collateral/test-forged-tcb-info.json' });
 write(j, 'collateral/test-forged-qe-identity.json', await E.collateral(pki, { tamper: 'qe_identity' }));
 vector(j, 'testpki-forged-qe-identity', 'QE identity rewritten (its signature no longer verifies)', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.qe_identity' }, { collateral: 'collateral/test-forged-qe-identity.json' });
 const otherPki = await E.testPki();
 write(j, 'collateral/test-signed-by-another-pki.json', await E.collateral(otherPki));
-vector(j, 'testpki-collateral-another-signer', 'collateral and CRLs signed under another root than the PCK\'s', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.tcb_status' }, { collateral: 'collateral/test-signed-by-another-pki.json' });
+vector(j, 'testpki-collateral-another-signer', 'collateral and CRLs signed under another root than the PCK\'s', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.collateral_signature' }, { collateral: 'collateral/test-signed-by-another-pki.json' });
 vector(j, 'real-intel-quote-dcap-2026', "Intel's real quote and 2023 collateral checked in November 2026: the CRLs and the TCB signing certificate are no longer current", 'reports/real-intel-quote-homemade-hcl.json', { verdict: 'REFUSED', failed_check: 'td_quote.pck_crl' }, { ...real, now: '2026-11-24T00:00:00Z' });
 write(j, 'reports/real-intel-quote-homemade-hcl.json', readFileSync(join(d, 'reports/real-intel-quote-homemade-hcl.json'), 'utf8'));
 write(j, 'trust/intel-sgx-root.pem', intel('trusted_root.pem').toString());

@@ -1,4 +1,4 @@
-// The corpora (tests/vectors, and the browser-only clients/browser/test/vectors) through the
+// The corpus (tests/vectors) through the
 // browser module in node: every vector, mutation vectors expanded to every single-byte flip; each
 // must reach its verdict and name its failed check.
 import { test } from 'node:test';

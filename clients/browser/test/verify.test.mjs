@@ -144,7 +144,7 @@ test('the full Azure-TDX path under the test PKI: every check passes, and each b
   const good = await verifyReport(JSON.stringify(report), E.NONCE, options);
   assert.deepEqual(failed(good), []);
   assert.equal(good.platform, 'azure-tdx');
-  for (const name of ['td_quote.pck_chain', 'td_quote.pck_crl', 'td_quote.qe_report', 'td_quote.attestation_key', 'td_quote.qe_identity', 'td_quote.signature', 'td_quote.tcb_status', 'td_quote.matches_hcl', 'hcl_report.user_data', 'hcl_report.ak'])
+  for (const name of ['td_quote.pck_chain', 'td_quote.qe_report_signature', 'td_quote.qe_report_binds_key', 'td_quote.quote_signature', 'td_quote.collateral', 'td_quote.pck_crl', 'td_quote.root_crl', 'td_quote.collateral_signature', 'td_quote.qe_identity', 'td_quote.tcb_status', 'td_quote.matches_hcl', 'hcl_report.user_data', 'hcl_report.ak'])
     assert.ok(good.checks.some((c) => c.name === name && c.passed), name);
   const otherAk = await E.softwareKeys();
   const swapped = structuredClone(report);
