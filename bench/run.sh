@@ -27,18 +27,7 @@ STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 mkdir -p "$WORK" "$RESULTS"
 
 # --- prerequisites -----------------------------------------------------------------------------
-missing=()
-for pair in wrk:wrk nginx:nginx redis-server:redis-server swtpm:swtpm tpm2_quote:tpm2-tools curl:curl; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${pair%%:*} ]] || missing+=("${pair#*:}")
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) == 0 ]]; then
-    echo "bench: installing ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" swtpm-tools >/dev/null
-  else
-    echo "bench: needs ${missing[*]}: sudo apt-get install -y ${missing[*]}" >&2; exit 1
-  fi
-fi
+"$ROOT/scripts/prereqs.sh" bench || exit 1
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "bench: building (Release)…"

@@ -100,6 +100,8 @@ up() {
   for name in redis gateway worker attestation fake-ollama swtpm; do
     pid_alive "$name" && die "the stack is already running ($name); run '$0 down' first"
   done
+  # Debian prerequisites: installed when we may (root or password-less sudo), else the command to run.
+  if (( swtpm )); then "$ROOT/scripts/prereqs.sh" run --swtpm || exit 1; else "$ROOT/scripts/prereqs.sh" run || exit 1; fi
   need dotnet "dotnet-sdk-10.0 (see https://learn.microsoft.com/dotnet/core/install/linux)"
   need redis-server redis-server
   need curl curl

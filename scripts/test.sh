@@ -7,15 +7,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 
-missing=()
-for pair in redis-server:redis-server swtpm:swtpm tpm2_quote:tpm2-tools shellcheck:shellcheck yamllint:yamllint chromium:chromium; do
-  prog=${pair%%:*} pkg=${pair#*:}
-  command -v "$prog" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  echo "The tests need: ${missing[*]}. Install with: sudo apt-get install -y ${missing[*]}" >&2
-  exit 1
-fi
+# Debian prerequisites (redis-server, swtpm, tpm2-tools, shellcheck, yamllint, chromium, node):
+# installed when we may (root or password-less sudo), else the one command to run is printed.
+scripts/prereqs.sh test || exit 1
 
 # The end-to-end suite drives the stack with the official openai npm client too.
 if [[ ! -d tests/EndToEnd.Node/node_modules/openai ]]; then
