@@ -46,17 +46,19 @@ trap cleanup EXIT
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
 wait_http() { for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "bench: $1 did not come up" >&2; return 1; }
 
-stack() { # name, extra env… ; starts the local stack with its own ports and run folder
+# A master key as the gateway requires (sk-tee-master- + 32 random bytes), fresh for each run.
+MASTER=sk-tee-master-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+stack() { # name, extra env… ; starts the local stack with its own ports and run folder (admin listener on base+8; swtpm takes +6 and +7)
   local name=$1 base=$2; shift 2
-  env TEE_RUN_DIR="$WORK/run-$name" TEE_SKIP_BUILD=1 TEE_MASTER_KEY=sk-tee-master-bench-0123456789abcdef \
-    TEE_GATEWAY_PORT=$((base)) TEE_WORKER_PORT=$((base + 1)) TEE_ATTESTATION_PORT=$((base + 2)) \
+  env TEE_RUN_DIR="$WORK/run-$name" TEE_SKIP_BUILD=1 TEE_MASTER_KEY="$MASTER" \
+    TEE_GATEWAY_PORT=$((base)) TEE_ADMIN_PORT=$((base + 8)) TEE_WORKER_PORT=$((base + 1)) TEE_ATTESTATION_PORT=$((base + 2)) \
     TEE_REDIS_PORT=$((base + 3)) TEE_FAKE_OLLAMA_PORT=$((base + 4)) TEE_SWTPM_PORT=$((base + 6)) \
     RateLimit__PublicRpmPerIp=100000000 Inference__QueueLimit=100000 Logging__LogLevel__Default=Warning \
     "$@" "$ROOT/scripts/local-stack.sh" up --fake-ollama --swtpm >"$WORK/stack-$name.log" 2>&1 \
     || { cat "$WORK/stack-$name.log"; exit 1; }
 }
-key() { # gateway port → a key with limits out of the way
-  curl -fsS "http://127.0.0.1:$1/admin/keys" -H "Authorization: Bearer sk-tee-master-bench-0123456789abcdef" \
+key() { # gateway port → a key with limits out of the way (asked on that stack's admin listener)
+  curl -fsS "http://127.0.0.1:$(($1 + 8))/admin/keys" -H "Authorization: Bearer $MASTER" \
     -H 'content-type: application/json' -d '{"name":"bench","rpm":100000000,"tpm":100000000,"max_parallel":100000}' \
     | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])'
 }

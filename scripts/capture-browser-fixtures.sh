@@ -8,11 +8,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GATEWAY=${1:-http://127.0.0.1:${TEE_GATEWAY_PORT:-8080}}
 OUT=$ROOT/clients/browser/test/fixtures
 MASTER=${TEE_MASTER_KEY:-$(cat "$ROOT/.run/master-key")}
+ADMIN=${TEE_ADMIN_URL:-http://127.0.0.1:${TEE_ADMIN_PORT:-8081}} # the admin listener, not the public port
 mkdir -p "$OUT"
 nonce=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 curl -fsS "$GATEWAY/attestation?nonce=$nonce" >"$OUT/report.json"
 printf '%s' "$nonce" >"$OUT/report.nonce"
-key=$(curl -fsS "$GATEWAY/admin/keys" -H "Authorization: Bearer $MASTER" -H 'content-type: application/json' -d '{"name":"fixtures"}' \
+key=$(curl -fsS "$ADMIN/admin/keys" -H "Authorization: Bearer $MASTER" -H 'content-type: application/json' -d '{"name":"fixtures"}' \
   | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
 printf '%s' '{"model":"deepseek-r1","stream":true,"messages":[{"role":"user","content":"fixture for the browser verifier"}]}' >"$OUT/chat.request"
 answer_nonce=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')

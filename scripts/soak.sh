@@ -15,7 +15,9 @@ WORK=$ROOT/bench/work/soak
 RUN=$WORK/run
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 mkdir -p "$WORK" "$ROOT/bench/results"
-export TEE_RUN_DIR=$RUN TEE_MASTER_KEY=sk-tee-master-soak-0123456789abcdef TEE_GATEWAY_PORT=28500 TEE_WORKER_PORT=28501 \
+# A master key as the gateway requires (sk-tee-master- + 32 random bytes), fresh for each run.
+TEE_MASTER_KEY=sk-tee-master-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export TEE_RUN_DIR=$RUN TEE_MASTER_KEY TEE_GATEWAY_PORT=28500 TEE_ADMIN_PORT=28508 TEE_WORKER_PORT=28501 \
   TEE_ATTESTATION_PORT=28502 TEE_REDIS_PORT=28503 TEE_FAKE_OLLAMA_PORT=28504 TEE_SWTPM_PORT=28506 \
   Double__TokensPerSecond=50 Double__AnswerTokens=24 OLLAMA_NUM_PARALLEL=512 Double__MaxQueue=4096 Inference__DefaultSlots=512 \
   Inference__QueueLimit=100000 RateLimit__PublicRpmPerIp=100000000 Logging__LogLevel__Default=Warning
@@ -25,7 +27,8 @@ trap '"$STACK" down >/dev/null 2>&1 || true' EXIT
 dotnet build "$ROOT/TeeAspire.Offline.slnf" -c Release -nologo -v quiet >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
 TEE_SKIP_BUILD=1 "$STACK" up --fake-ollama --swtpm >"$WORK/stack.log" 2>&1 || { cat "$WORK/stack.log"; exit 1; }
 GW=http://127.0.0.1:28500
-CREATED=$(curl -fsS "$GW/admin/keys" -H "Authorization: Bearer $TEE_MASTER_KEY" -H 'content-type: application/json' \
+ADMIN=http://127.0.0.1:28508 # /admin/* is on its own listener, never the public port (swtpm takes 28506-28507)
+CREATED=$(curl -fsS "$ADMIN/admin/keys" -H "Authorization: Bearer $TEE_MASTER_KEY" -H 'content-type: application/json' \
   -d '{"name":"soak","rpm":100000000,"tpm":100000000,"max_parallel":100000}')
 KEY=$(python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])' <<<"$CREATED")
 KEY_ID=$(python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])' <<<"$CREATED")
@@ -55,7 +58,7 @@ samples=()
 for _ in $(seq 1 $(( LOAD_SECS / 5 ))); do sleep 5; samples+=("$(rss gateway):$(rss worker)"); done
 wait $LOADPID
 sleep 2 # usage is recorded after each response ends
-curl -fsS "$GW/admin/keys/$KEY_ID" -H "Authorization: Bearer $TEE_MASTER_KEY" >"$WORK/usage.json"
+curl -fsS "$ADMIN/admin/keys/$KEY_ID" -H "Authorization: Bearer $TEE_MASTER_KEY" >"$WORK/usage.json"
 
 python3 - "$WORK" "$ROOT/bench/results" "$STAMP" "$LOAD_SECS" "${samples[@]}" <<'PY'
 import json, os, sys
