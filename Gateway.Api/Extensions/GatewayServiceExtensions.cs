@@ -44,7 +44,7 @@ public static class GatewayServiceExtensions
             {
                 policy.WithOrigins(options.CorsOrigins)
                     .WithMethods("GET", "POST", "PATCH", "DELETE")
-                    .WithHeaders("authorization", "x-api-key", "content-type", TeeHeaders.RequestId, "ehbp-encapsulated-key")
+                    .WithHeaders("authorization", "x-api-key", "content-type", TeeHeaders.RequestId, "ehbp-encapsulated-key", TeeAspire.Attestation.Verifier.AnswerStatement.NonceHeader)
                     .WithExposedHeaders(TeeHeaders.RequestId, TeeHeaders.Signature, TeeHeaders.SigningKey, "retry-after", "ehbp-response-nonce",
                         "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
                         "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens");

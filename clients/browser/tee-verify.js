@@ -20,6 +20,7 @@ import { verifyTdQuote, verifySnp, verifyImds, tdMeasurements, readCollateral } 
 import { readAppPolicy, verifyApp } from './app.js';
 
 export { parseStrictJson } from './json.js';
+export { createSealedClient, AttestationError, BODY_SEALING } from './sealed.js';
 
 const pass = (name, reason) => ({ name, passed: true, reason });
 const fail = (name, reason) => ({ name, passed: false, reason });

@@ -31,6 +31,9 @@ public sealed class StackFixture : IAsyncLifetime
     public Uri FakeOllama { get; private set; } = null!;
     public int RedisPort { get; private set; }
 
+    /// <summary>A port for a test page's origin (http://127.0.0.1:PagePort), allowed by the gateway's CORS policy.</summary>
+    public int PagePort { get; private set; }
+
     public static string RepoRoot
     {
         get
@@ -69,6 +72,8 @@ public sealed class StackFixture : IAsyncLifetime
         Port("TEE_ATTESTATION_PORT");
         RedisPort = Port("TEE_REDIS_PORT");
         FakeOllama = new Uri($"http://127.0.0.1:{Port("TEE_FAKE_OLLAMA_PORT")}");
+        PagePort = FreePort.Next();
+        _env["Gateway__CorsOrigins__0"] = $"http://127.0.0.1:{PagePort}";
         var swtpm = FreePort.Next();
         while (!PortFree(swtpm + 1)) swtpm = FreePort.Next();
         _env["TEE_SWTPM_PORT"] = swtpm.ToString();
