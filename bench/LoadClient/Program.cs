@@ -17,6 +17,8 @@ using StackExchange.Redis;
 //   overhead  url= key= direct= count= [stream=true]      (concurrency 1, alternating one direct and one gateway request:
 //                                                          added latency, or added time to first token, p50/p99)
 //   fixed     url= key= count= concurrency=               (exactly count non-stream requests; for CPU per request)
+//   sealed    url= key= count=                            (concurrency 1, alternating a clear and an EHBP-sealed gateway
+//                                                          request, non-stream: what sealing adds, p50/p99)
 var mode = args.FirstOrDefault() ?? "";
 var opts = args.Skip(1).Select(a => a.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
 string Opt(string name, string? fallback = null) => opts.TryGetValue(name, out var v) ? v : fallback ?? throw new ArgumentException($"missing {name}=");
@@ -32,7 +34,8 @@ object result = mode switch
     "sign" => Load.Sign(int.Parse(Opt("count", "20000"))),
     "overhead" => await Load.OverheadAsync(http, Opt("url"), Opt("key"), Opt("direct"), int.Parse(Opt("count", "2000")), bool.Parse(Opt("stream", "false"))),
     "fixed" => await Load.FixedAsync(http, Opt("url"), Opt("key"), int.Parse(Opt("count", "2000")), int.Parse(Opt("concurrency", "8"))),
-    _ => throw new ArgumentException("mode: chat | stream | report | limiter | sign | overhead | fixed"),
+    "sealed" => await Load.SealedAsync(handler, http, Opt("url"), Opt("key"), int.Parse(Opt("count", "2000"))),
+    _ => throw new ArgumentException("mode: chat | stream | report | limiter | sign | overhead | fixed | sealed"),
 };
 Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
 
@@ -129,6 +132,43 @@ static class Load
             direct_p50_ms = P(viaDirect, 50), direct_p99_ms = P(viaDirect, 99),
             gateway_p50_ms = P(viaGateway, 50), gateway_p99_ms = P(viaGateway, 99),
             overhead_p50_ms = P(viaGateway, 50) - P(viaDirect, 50), overhead_p99_ms = P(viaGateway, 99) - P(viaDirect, 99),
+        };
+    }
+
+    /// <summary>
+    /// One request at a time, alternating a clear and a sealed (EHBP, the product's client handler,
+    /// sealed to the key at /.well-known/hpke-keys) request through the gateway; the sealing overhead
+    /// is the difference of the percentiles. Both share one connection pool.
+    /// </summary>
+    public static async Task<object> SealedAsync(HttpMessageHandler pool, HttpClient http, string url, string key, int count)
+    {
+        var config = await http.GetByteArrayAsync(new Uri(new Uri(url), "/.well-known/hpke-keys"));
+        if (!TeeAspire.Attestation.Verifier.Sealing.EhbpKeyConfig.TryParse(config, out var keyConfig, out var why))
+            throw new InvalidOperationException("the gateway's key config does not parse: " + why);
+        using var sealedHttp = new HttpClient(new TeeAspire.Attestation.Verifier.Sealing.EhbpHandler(keyConfig.PublicKey, pool), disposeHandler: false) { Timeout = TimeSpan.FromMinutes(1) };
+        var (clear, sealedTimes) = (new List<double>(count), new List<double>(count));
+        var errors = 0;
+        async Task<double?> Once(HttpClient client)
+        {
+            var start = Stopwatch.GetTimestamp();
+            using var response = await client.SendAsync(Post(url, "/v1/chat/completions", key, "", false, "deepseek-r1"));
+            if (!response.IsSuccessStatusCode) return null;
+            await response.Content.ReadAsByteArrayAsync(); // sealed: opened chunk by chunk here
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        for (var i = 0; i < 200; i++) { await Once(http); await Once(sealedHttp); } // warm-up
+        for (var i = 0; i < count; i++)
+        {
+            if (await Once(http) is { } c) clear.Add(c); else errors++;
+            if (await Once(sealedHttp) is { } s) sealedTimes.Add(s); else errors++;
+        }
+        return new
+        {
+            count, errors,
+            clear_p50_ms = Percentile(clear, 50), clear_p99_ms = Percentile(clear, 99),
+            sealed_p50_ms = Percentile(sealedTimes, 50), sealed_p99_ms = Percentile(sealedTimes, 99),
+            sealed_overhead_p50_ms = Percentile(sealedTimes, 50) - Percentile(clear, 50),
+            sealed_overhead_p99_ms = Percentile(sealedTimes, 99) - Percentile(clear, 99),
         };
     }
 
