@@ -41,7 +41,7 @@ internal sealed class ProxyAttestation(Uri service, Commands.Loaded loaded, Http
         try
         {
             if (_current is { } current && !ReferenceEquals(current, stale)) return current;
-            if (stale is null && _refused is { } r && DateTime.UtcNow - r.At < RefusalMemory) throw r.Failure;
+            if (stale is null && _refused is { } r && DateTime.UtcNow - r.At < RefusalMemory) throw new ProxyFailure(r.Failure.Status, r.Failure.Code, r.Failure.Message);
             try
             {
                 var verified = await VerifyAsync(stale is not null, ct);
