@@ -22,7 +22,7 @@ internal sealed class ProxyAttestation(Uri service, Commands.Loaded loaded, Http
     private static readonly TimeSpan RefusalMemory = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan KeyWait = TimeSpan.FromSeconds(15);
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private Attested? _current;
+    private volatile Attested? _current;
     private (ProxyFailure Failure, DateTime At)? _refused;
 
     public Uri Service => service;
@@ -84,6 +84,7 @@ internal sealed class ProxyAttestation(Uri service, Commands.Loaded loaded, Http
                 if (keySet.FindSealingKey(sealingKey) is null) missing = "the gateway's sealing key (/.well-known/hpke-keys) is not in the attested key set";
             }
             if (missing is null)
+                // Never disposed: the transport is shared and outlives every key.
                 return new Attested(result, keySet, sealingKey!, new HttpMessageInvoker(new EhbpHandler(sealingKey!, transport), disposeHandler: false));
             if (DateTime.UtcNow > deadline) throw Refused(missing);
             await Task.Delay(500, ct);
@@ -100,7 +101,7 @@ internal sealed class ProxyAttestation(Uri service, Commands.Loaded loaded, Http
         }
         catch (UsageException e)
         {
-            throw new ProxyFailure(503, "attestation_unavailable", $"The proxy could not fetch the service's attestation report ({e.Message}); nothing was sent.");
+            throw new ProxyFailure(503, "attestation_unavailable", $"tee-verify proxy could not fetch the service's attestation report ({e.Message}); nothing is forwarded until one verifies.");
         }
         var result = await Commands.VerifyAsync(json, nonce, loaded, ct);
         if (!quiet || !result.Passed) Commands.Print(result);
@@ -120,11 +121,11 @@ internal sealed class ProxyAttestation(Uri service, Commands.Loaded loaded, Http
         }
         catch (HttpRequestException e)
         {
-            throw new ProxyFailure(503, "attestation_unavailable", $"The proxy could not fetch the service's sealing key ({e.Message}); nothing was sent.");
+            throw new ProxyFailure(503, "attestation_unavailable", $"tee-verify proxy could not fetch the service's sealing key ({e.HttpRequestError}); nothing is forwarded until it is verified.");
         }
         return EhbpKeyConfig.TryParse(bytes, out var config, out var reason) ? config.PublicKey : throw Refused($"the served key configuration is unusable: {reason}");
     }
 
     private static ProxyFailure Refused(string why) =>
-        new(503, "attestation_failed", $"Refused by tee-verify proxy: {why}. Nothing was sent to the service.");
+        new(503, "attestation_failed", $"Refused by tee-verify proxy: {why}. Nothing is forwarded to a service that does not verify.");
 }

@@ -46,6 +46,8 @@ public static class ProxyCommand
         await using var app = Build(endpoint, new ProxyForwarder(attestation, plain, Console.Error));
         await app.StartAsync(ct);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        if (!IPAddress.IsLoopback(endpoint.Address))
+            Console.Error.WriteLine($"WARNING: listening on {endpoint.Address}, not loopback: whoever reaches it can send requests through this proxy (with their own API key)");
         Console.WriteLine($"PROXY {address} -> {service.GetLeftPart(UriPartial.Authority)} ({state})");
         await app.WaitForShutdownAsync(ct);
         return Cli.Verified;
