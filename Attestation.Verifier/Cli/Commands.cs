@@ -150,13 +150,13 @@ public static class Commands
     }
 
     /// <summary>A policy file that fails to load is a refused verification (check policy.format), not a usage error.</summary>
-    private sealed record Loaded(VerificationPolicy? Policy, string? PolicyError, VerificationOptions Options, PcsOptions? Pcs = null);
+    internal sealed record Loaded(VerificationPolicy? Policy, string? PolicyError, VerificationOptions Options, PcsOptions? Pcs = null);
 
     /// <summary>
     /// <see cref="Verify"/>, after fetching the TD quote's DCAP collateral from PCS/PCCS when
     /// <c>--pcs-url</c> is given and no <c>--collateral</c>: fetched collateral is checked like a bundle.
     /// </summary>
-    private static async Task<VerificationResult> VerifyAsync(string json, byte[] nonce, Loaded loaded, CancellationToken ct)
+    internal static async Task<VerificationResult> VerifyAsync(string json, byte[] nonce, Loaded loaded, CancellationToken ct)
     {
         if (loaded.Pcs is { } pcs && loaded.Options.CollateralJson is null && TdQuoteOf(json) is { } quote)
         {
@@ -194,7 +194,7 @@ public static class Commands
             ? new VerificationResult([CheckResult.Fail(VerificationPolicy.FormatCheck, error)])
             : ReportVerifier.Verify(json, nonce, loaded.Policy, loaded.Options);
 
-    private static Loaded Load(VerifierOptions o)
+    internal static Loaded Load(VerifierOptions o)
     {
         VerificationPolicy? policy = null;
         string? error = null;
@@ -245,7 +245,7 @@ public static class Commands
         return Convert.FromHexString(hex);
     }
 
-    private static (string Id, long Created, string? Content)? ParseAnswer(byte[] body)
+    internal static (string Id, long Created, string? Content)? ParseAnswer(byte[] body)
     {
         try
         {
@@ -267,10 +267,15 @@ public static class Commands
         using var get = new HttpRequestMessage(HttpMethod.Get, new Uri(service, $"/v1/signature/{id}"));
         get.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
         using var response = await Http.SendAsync(get, ct);
-        if (!response.IsSuccessStatusCode) return null;
+        return response.IsSuccessStatusCode ? ParseSignature(await response.Content.ReadAsByteArrayAsync(ct)) : null;
+    }
+
+    /// <summary>The body of <c>GET /v1/signature/{id}</c>; null when it lacks the id, signature or key fingerprint.</summary>
+    internal static AnswerSignature? ParseSignature(byte[] body)
+    {
         try
         {
-            var json = JsonNode.Parse(await response.Content.ReadAsByteArrayAsync(ct));
+            var json = JsonNode.Parse(body);
             var sid = (string?)json?["id"];
             var signature = (string?)json?["signature"];
             var fingerprint = (string?)json?["signing_key_fingerprint"];
@@ -282,7 +287,7 @@ public static class Commands
         }
     }
 
-    private static async Task<(string Json, byte[] Nonce)> FetchReportAsync(Uri url, CancellationToken ct)
+    internal static async Task<(string Json, byte[] Nonce)> FetchReportAsync(Uri url, CancellationToken ct)
     {
         var nonce = RandomNumberGenerator.GetBytes(32);
         try
@@ -296,12 +301,12 @@ public static class Commands
         }
     }
 
-    private static Uri Service(string url) =>
+    internal static Uri Service(string url) =>
         Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
             ? uri
             : throw new UsageException($"'{url}' is not an http(s) URL".Replace("--pcs-url", "PCS URL", StringComparison.Ordinal));
 
-    private static int Print(VerificationResult result)
+    internal static int Print(VerificationResult result)
     {
         if (result.Insecure) Console.WriteLine("INSECURE: no hardware root of trust — a software TPM accepted only because of --allow-insecure-platform");
         foreach (var check in result.Checks)

@@ -33,6 +33,11 @@ var chat = new Command("chat", "Verify a fresh report, and only then send the pr
 Add(chat, verification);
 chat.SetAction((parse, ct) => Cli.Run(() => Commands.ChatAsync(parse.GetValue(url)!, parse.GetValue(key)!, parse.GetValue(message)!, parse.GetValue(model)!, Options(parse), ct)));
 
+var listen = new Option<string>("--listen") { Description = "Where the proxy listens (host:port; an IP address or localhost)", DefaultValueFactory = _ => ProxyCommand.DefaultListen };
+var proxy = new Command("proxy", "A local OpenAI-compatible endpoint: verifies a fresh report first (and again when the service's keys change), seals every request body to the attested key, adds an answer nonce, and passes on only answers whose signature verifies against the attested key set") { url, listen };
+Add(proxy, verification);
+proxy.SetAction((parse, ct) => Cli.Run(() => ProxyCommand.RunAsync(parse.GetValue(url)!, parse.GetValue(listen)!, Options(parse), ct)));
+
 var output = new Option<FileInfo>("--output", "-o") { Description = "Where to write the policy", Required = true };
 var capture = new Command("capture", "Write a policy from a fresh report's verified evidence: TD measurements and quoted PCRs") { url, output };
 Add(capture, verification);
@@ -46,7 +51,7 @@ vectors.SetAction((parse, _) => Cli.Run(() => Task.FromResult(Commands.Vectors(p
 
 var root = new RootCommand("tee-verify: check that a TeeAspire service runs in the expected TEE, and that its answers came from it. Exit codes: 0 verified, 1 refused (a check failed), 2 bad input or usage")
 {
-    report, reportFile, chat, policyCommand, vectors,
+    report, reportFile, chat, proxy, policyCommand, vectors,
 };
 return await root.Parse(args).InvokeAsync();
 

@@ -1,14 +1,17 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace TeeAspire.Tests;
+namespace TeeAspire.TestSupport;
 
 /// <summary>
 /// A TCP relay between client and gateway that keeps every byte in both directions — what the
-/// TLS-terminating edge sees. Tests search the recording for canaries.
+/// TLS-terminating edge sees. Tests search the recording for canaries. With a tamper function it
+/// is also the edge that changes what it relays: it gets each block read from the server before
+/// it is passed on to the client (and may change it in place).
 /// </summary>
 public sealed class RecordingRelay : IAsyncDisposable
 {
+    private readonly Action<byte[], int>? _tamperToClient;
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly IPEndPoint _target;
     private readonly MemoryStream _recording = new();
@@ -16,8 +19,9 @@ public sealed class RecordingRelay : IAsyncDisposable
     private readonly List<Task> _pumps = [];
     private readonly Task _accept;
 
-    public RecordingRelay(Uri target)
+    public RecordingRelay(Uri target, Action<byte[], int>? tamperToClient = null)
     {
+        _tamperToClient = tamperToClient;
         _target = new IPEndPoint(IPAddress.Parse(target.Host), target.Port);
         _listener.Start();
         _accept = AcceptAsync();
@@ -44,8 +48,8 @@ public sealed class RecordingRelay : IAsyncDisposable
                 await server.ConnectAsync(_target, _stop.Token);
                 lock (_pumps)
                 {
-                    _pumps.Add(PumpAsync(client, server));
-                    _pumps.Add(PumpAsync(server, client));
+                    _pumps.Add(PumpAsync(client, server, null));
+                    _pumps.Add(PumpAsync(server, client, _tamperToClient));
                 }
             }
         }
@@ -53,7 +57,7 @@ public sealed class RecordingRelay : IAsyncDisposable
         catch (SocketException) { }
     }
 
-    private async Task PumpAsync(TcpClient from, TcpClient to)
+    private async Task PumpAsync(TcpClient from, TcpClient to, Action<byte[], int>? tamper)
     {
         var buffer = new byte[16384];
         try
@@ -65,6 +69,7 @@ public sealed class RecordingRelay : IAsyncDisposable
                 var n = await input.ReadAsync(buffer, _stop.Token);
                 if (n == 0) break;
                 lock (_recording) _recording.Write(buffer, 0, n);
+                tamper?.Invoke(buffer, n);
                 await output.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
             }
             to.Client.Shutdown(SocketShutdown.Send);
