@@ -39,8 +39,13 @@ var attestation = builder.AddProject<Projects.Attestation_Api>("attestation")
     .WithEnvironment("Attestation__InternalToken", internalToken)
     .WithEnvironment("Attestation__AppEventLog", "/run/tee-aspire/app-event-log.jsonl")
     .WithHttpHealthCheck("/health")
-    // Published from Attestation.Api/Dockerfile (it adds tpm2-tools); the compose service gets the TEE devices.
-    .PublishAsDockerFile(container => container.PublishAsDockerComposeService((_, service) => AttestationContainer.GrantTeeAccess(service)));
+    // Published from Attestation.Api/Dockerfile (it adds tpm2-tools), built from source: PublishAsDockerFile
+    // alone would take the project folder as the build context, which lacks the projects it references, so
+    // the context is the repository root (relative to this folder) and the Dockerfile path is relative to it.
+    // The compose service gets the TEE devices.
+    .PublishAsDockerFile(container => container
+        .WithDockerfile(contextPath: "..", dockerfilePath: "Attestation.Api/Dockerfile")
+        .PublishAsDockerComposeService((_, service) => AttestationContainer.GrantTeeAccess(service)));
 
 var worker = builder.AddProject<Projects.Inference_Worker>("inference-worker")
     .WithReference(redis).WaitFor(redis)

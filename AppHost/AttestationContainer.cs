@@ -15,9 +15,11 @@ internal static class AttestationContainer
     {
         service.Restart = "unless-stopped";
         service.Devices.Add("/dev/tpmrm0:/dev/tpmrm0");
+        // Name is required (NamedComposeMember) and [YamlIgnore]d: it never reaches the compose file. Aspire
+        // names its own bind mounts the same way (DockerComposeEnvironmentContext.ProcessVolumes); mounts
+        // added here stay under this service, and the top-level `volumes:` is built without bind mounts.
         service.Volumes.Add(new Volume
         {
-            // Required by NamedComposeMember (it is [YamlIgnore]: not written to the compose file).
             Name = "tee-configfs",
             Type = "bind",
             Source = "/sys/kernel/config",
@@ -28,6 +30,7 @@ internal static class AttestationContainer
         // serves it with every report (Attestation:AppEventLog).
         service.Volumes.Add(new Volume
         {
+            Name = "tee-app-event-log",
             Type = "bind",
             Source = "/run/tee-aspire",
             Target = "/run/tee-aspire",
