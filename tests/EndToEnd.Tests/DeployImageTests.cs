@@ -153,6 +153,23 @@ public sealed partial class DeployImageTests
 
     // --- the repository's Dockerfiles and the AppHost's references to them ---
 
+    [Fact]
+    public void EveryProjectImageTheAppHostPublishesHasItsBaseImagePinnedByDigest()
+    {
+        // Projects without a Dockerfile are built by the SDK's container support (PublishContainer): their base is ContainerBaseImage.
+        var appHost = File.ReadAllText(Path.Combine(Root, "AppHost", "AppHost.cs"));
+        var projects = Regex.Matches(appHost, @"AddProject<Projects\.([A-Za-z_]+)>").Select(m => m.Groups[1].Value.Replace('_', '.')).ToList();
+        Assert.NotEmpty(projects);
+        foreach (var project in projects)
+        {
+            if (File.Exists(Path.Combine(Root, project, "Dockerfile"))) continue;
+            var csproj = File.ReadAllText(Path.Combine(Root, project, project + ".csproj"));
+            var baseImage = Regex.Match(csproj, "<ContainerBaseImage>([^<]+)</ContainerBaseImage>");
+            Assert.True(baseImage.Success, $"{project}.csproj sets no ContainerBaseImage: its image would float on the SDK's default tag");
+            Assert.Matches(PinnedImage(), baseImage.Groups[1].Value.Trim());
+        }
+    }
+
     private static List<string> Dockerfiles()
     {
         var found = new List<string>();
