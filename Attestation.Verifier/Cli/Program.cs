@@ -67,3 +67,6 @@ static void Add(Command command, Option[] options)
 {
     foreach (var o in options) command.Options.Add(o);
 }
+
+/// <summary>Internal: ASP.NET Core (referenced for the proxy) would otherwise make the top-level Program public, and it would clash with the services' Program in test projects that reference both.</summary>
+internal partial class Program;
