@@ -4,7 +4,9 @@ var builder = DistributedApplication.CreateBuilder(args);
 
 // `aspire publish` / `aspire deploy` write a Docker Compose file for the TDX VM.
 builder.AddDockerComposeEnvironment("tee-vm")
-    .WithDashboard(false);
+    .WithDashboard(false)
+    // A fixed subnet, so the gateway knows the address cloudflared's connections come from (GatewayEdge).
+    .ConfigureComposeFile(GatewayEdge.PinComposeNetwork);
 
 // Secrets are parameters: `Parameters:master-key` in user secrets for `dotnet run`, and the
 // generated .env for the compose deployment. Nothing is hard-coded.
@@ -57,13 +59,36 @@ var worker = builder.AddProject<Projects.Inference_Worker>("inference-worker")
     .WithHttpHealthCheck("/health")
     .PublishAsDockerComposeService((_, service) => service.Restart = "unless-stopped");
 
-builder.AddProject<Projects.Gateway_Api>("gateway")
+// Gateway.Api has no launch profile and no Kestrel config, so Aspire gives it no endpoint of its own:
+// both are declared here. Published, the public one is 8080:8080 (the tunnel's target, GatewayEdge);
+// under `dotnet run` its ports are allocated as usual.
+var publish = builder.ExecutionContext.IsPublishMode;
+var gateway = builder.AddProject<Projects.Gateway_Api>("gateway")
+    .WithHttpEndpoint(port: publish ? GatewayEdge.PublicPort : null, targetPort: publish ? GatewayEdge.PublicPort : null, name: "http")
+    // External: only the public endpoint. The admin endpoint is added after this call, so it stays internal.
+    .WithExternalHttpEndpoints()
+    // The admin listener: no `env:` (that would keep it out of HTTP_PORTS / ASPNETCORE_URLS); its target
+    // port goes to Gateway:AdminPort below.
+    .WithHttpEndpoint(targetPort: GatewayEdge.AdminPort, name: GatewayEdge.AdminEndpoint);
+gateway
     .WithReference(redis).WaitFor(redis)
     .WithReference(worker).WaitFor(worker)
     .WithReference(attestation).WaitFor(attestation)
     .WithEnvironment("TEE_MASTER_KEY", masterKey)
-    .WithExternalHttpEndpoints()
-    .WithHttpHealthCheck("/health")
-    .PublishAsDockerComposeService((_, service) => service.Restart = "unless-stopped");
+    .WithEnvironment("Gateway__AdminPort", gateway.GetEndpoint(GatewayEdge.AdminEndpoint).Property(EndpointProperty.TargetPort))
+    // The only proxy whose CF-Connecting-IP / X-Forwarded-For count is cloudflared, and on the VM its
+    // connections reach the container from the compose bridge's gateway address (GatewayEdge). Not a
+    // CIDR of the subnet: the other containers live there and must not pick a client's address.
+    .WithEnvironment("Gateway__TrustedProxies__0", GatewayEdge.ComposeBridgeGateway)
+    // Published, Aspire sets ASPNETCORE_FORWARDEDHEADERS_ENABLED=true, which makes ASP.NET Core take
+    // X-Forwarded-For from any peer before our middleware runs: a caller could choose its per-IP
+    // partition (also the master-key throttle). Gateway.Api's ClientAddress does it for trusted peers only.
+    .DisableForwardedHeaders()
+    .WithHttpHealthCheck("/health", endpointName: "http")
+    .PublishAsDockerComposeService((_, service) =>
+    {
+        service.Restart = "unless-stopped";
+        GatewayEdge.PublishAdminOnLoopback(service);
+    });
 
 builder.Build().Run();
