@@ -36,7 +36,15 @@ if (bool.TryParse(builder.Configuration["Parameters:ollama-gpu"], out var gpu) &
 var r1Small = ollama.AddModel("deepseek-r1-1-5b", "deepseek-r1:1.5b");
 var r1Large = ollama.AddModel("deepseek-r1-7b", "deepseek-r1:7b");
 
+// The services have no launch profile and no Kestrel config, so Aspire gives them no endpoint of their
+// own: each declares its "http" endpoint (container port 8080 when published, as their images listen;
+// allocated under `dotnet run`). Without it WithHttpHealthCheck finds no endpoint and WithReference
+// hands the callers no address.
+var publish = builder.ExecutionContext.IsPublishMode;
+int? ServicePort() => publish ? 8080 : null;
+
 var attestation = builder.AddProject<Projects.Attestation_Api>("attestation")
+    .WithHttpEndpoint(targetPort: ServicePort(), name: "http")
     .WithReference(redis).WaitFor(redis)
     .WithEnvironment("Attestation__InternalToken", internalToken)
     .WithEnvironment("Attestation__AppEventLog", "/run/tee-aspire/app-event-log.jsonl")
@@ -50,6 +58,7 @@ var attestation = builder.AddProject<Projects.Attestation_Api>("attestation")
         .PublishAsDockerComposeService((_, service) => AttestationContainer.GrantTeeAccess(service)));
 
 var worker = builder.AddProject<Projects.Inference_Worker>("inference-worker")
+    .WithHttpEndpoint(targetPort: ServicePort(), name: "http")
     .WithReference(redis).WaitFor(redis)
     .WithReference(r1Small).WaitFor(r1Small)
     .WithReference(r1Large).WaitFor(r1Large)
@@ -62,7 +71,6 @@ var worker = builder.AddProject<Projects.Inference_Worker>("inference-worker")
 // Gateway.Api has no launch profile and no Kestrel config, so Aspire gives it no endpoint of its own:
 // both are declared here. Published, the public one is 8080:8080 (the tunnel's target, GatewayEdge);
 // under `dotnet run` its ports are allocated as usual.
-var publish = builder.ExecutionContext.IsPublishMode;
 var gateway = builder.AddProject<Projects.Gateway_Api>("gateway")
     .WithHttpEndpoint(port: publish ? GatewayEdge.PublicPort : null, targetPort: publish ? GatewayEdge.PublicPort : null, name: "http")
     // External: only the public endpoint. The admin endpoint is added after this call, so it stays internal.
