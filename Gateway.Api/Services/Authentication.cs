@@ -67,7 +67,9 @@ public sealed class MasterKeyFilter(IConfiguration configuration, IOptions<Gatew
     public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        if (!AdminListener.IsAdminListener(http, options.Value))
+        // Only on the admin listener, and never from Cloudflare's edge: a tunnel ingress misrouted to the
+        // admin port (its requests carry CF-Connecting-IP / Cf-Ray) fails closed, as if the route did not exist.
+        if (!AdminListener.IsAdminListener(http, options.Value) || http.Request.Headers.ContainsKey("CF-Connecting-IP") || http.Request.Headers.ContainsKey("Cf-Ray"))
             return Result(OpenAiErrors.NotFound($"Invalid URL ({http.Request.Method} {OpenAiErrors.Printable(http.Request.Path.ToString())})", "unknown_url"));
         var master = configuration[MasterKey.Setting];
         if (string.IsNullOrEmpty(master))

@@ -58,6 +58,24 @@ public sealed class HardeningTests
         Assert.Equal(429, statuses[^1]);
     }
 
+    [Theory]
+    [InlineData("CF-Connecting-IP", "203.0.113.7")]
+    [InlineData("Cf-Ray", "8a1b2c3d4e5f6789-AMS")]
+    public async Task AnAdminRequestThatCameThroughTheTunnelIsRefusedEvenWithTheMasterKey(string header, string value)
+    {
+        // A tunnel ingress misrouted to the admin port must fail closed: Cloudflare's headers mark the edge.
+        await using var host = await GatewayHost.StartAsync();
+        using var adminSide = host.Admin();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/admin/keys");
+        request.Headers.TryAddWithoutValidation(header, value);
+
+        using var response = await adminSide.SendAsync(request, TestContext.Current);
+        using var direct = await adminSide.GetAsync("/admin/keys", TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, direct.StatusCode);
+    }
+
     [Fact]
     public async Task TheAdminApiIsNotOnThePublicListener()
     {
