@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
-using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.Security;
+using NSec.Cryptography;
+using ChaCha20Poly1305 = System.Security.Cryptography.ChaCha20Poly1305;
 
 namespace TeeAspire.Attestation.Verifier.Sealing;
 
@@ -22,11 +22,15 @@ public enum HpkeAead : ushort
 /// <summary>An X25519 key pair: the raw 32-byte private scalar and public key (RFC 7748).</summary>
 public sealed class X25519KeyPair
 {
-    private X25519KeyPair(byte[] privateKey, byte[] publicKey)
+    private X25519KeyPair(Key key)
     {
-        PrivateKey = privateKey;
-        PublicKey = publicKey;
+        Key = key;
+        PrivateKey = key.Export(KeyBlobFormat.RawPrivateKey);
+        PublicKey = key.PublicKey.Export(KeyBlobFormat.RawPublicKey);
     }
+
+    /// <summary>The libsodium key (NSec), imported once: agreement with it needs no re-import.</summary>
+    internal Key Key { get; }
 
     /// <summary>The raw 32-byte private key. Keep it in memory only.</summary>
     public byte[] PrivateKey { get; }
@@ -35,25 +39,22 @@ public sealed class X25519KeyPair
     public byte[] PublicKey { get; }
 
     /// <summary>A fresh key pair from the system's CSPRNG.</summary>
-    public static X25519KeyPair Generate()
-    {
-        var priv = new X25519PrivateKeyParameters(new SecureRandom());
-        return new X25519KeyPair(priv.GetEncoded(), priv.GeneratePublicKey().GetEncoded());
-    }
+    public static X25519KeyPair Generate() =>
+        new(Key.Create(KeyAgreementAlgorithm.X25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }));
 
     /// <summary>The key pair of a raw 32-byte private key.</summary>
     public static X25519KeyPair FromPrivateKey(ReadOnlySpan<byte> privateKey)
     {
         if (privateKey.Length != Hpke.Npk) throw new ArgumentException("An X25519 private key has 32 bytes.", nameof(privateKey));
-        var priv = new X25519PrivateKeyParameters(privateKey.ToArray());
-        return new X25519KeyPair(priv.GetEncoded(), priv.GeneratePublicKey().GetEncoded());
+        return new X25519KeyPair(Key.Import(KeyAgreementAlgorithm.X25519, privateKey, KeyBlobFormat.RawPrivateKey, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }));
     }
 }
 
 /// <summary>
 /// HPKE (RFC 9180) base mode with DHKEM(X25519, HKDF-SHA256) and HKDF-SHA256: the labeled
-/// extract/expand, the KEM, the key schedule and the context. X25519 comes from BouncyCastle
-/// (pure managed, exposes raw keys, rejects the all-zero shared secret); HKDF and the AEADs from .NET.
+/// extract/expand, the KEM, the key schedule and the context. X25519 comes from libsodium through
+/// NSec (raw keys, rejects the all-zero shared secret; about five times faster than BouncyCastle's
+/// managed code, which the sealed-request latency showed); HKDF and the AEADs from .NET.
 /// </summary>
 public sealed class Hpke
 {
@@ -102,7 +103,7 @@ public sealed class Hpke
     {
         ArgumentNullException.ThrowIfNull(ephemeral);
         if (recipientPublicKey.Length != Npk) throw new HpkeException("the recipient public key is not 32 bytes");
-        var dh = Dh(ephemeral.PrivateKey, recipientPublicKey);
+        var dh = Dh(ephemeral, recipientPublicKey);
         var enc = ephemeral.PublicKey;
         var sharedSecret = ExtractAndExpand(dh, [.. enc, .. recipientPublicKey]);
         return (enc, KeySchedule(sharedSecret, info));
@@ -113,7 +114,7 @@ public sealed class Hpke
     {
         ArgumentNullException.ThrowIfNull(recipient);
         if (enc.Length != Npk) throw new HpkeException("the encapsulated key is not 32 bytes");
-        var dh = Dh(recipient.PrivateKey, enc);
+        var dh = Dh(recipient, enc);
         var sharedSecret = ExtractAndExpand(dh, [.. enc, .. recipient.PublicKey]);
         return KeySchedule(sharedSecret, info);
     }
@@ -125,19 +126,28 @@ public sealed class Hpke
         return X25519KeyPair.FromPrivateKey(LabeledExpand(KemSuiteId, prk, "sk"u8, [], Npk));
     }
 
-    private static byte[] Dh(byte[] privateKey, ReadOnlySpan<byte> publicKey)
+    private static byte[] Dh(X25519KeyPair own, ReadOnlySpan<byte> publicKey)
     {
-        var secret = new byte[32];
+        if (!NSec.Cryptography.PublicKey.TryImport(KeyAgreementAlgorithm.X25519, publicKey, KeyBlobFormat.RawPublicKey, out var other) || other is null)
+            throw new HpkeException("the public key is not an X25519 key");
+        SharedSecret? shared;
         try
         {
-            new X25519PrivateKeyParameters(privateKey).GenerateSecret(new X25519PublicKeyParameters(publicKey.ToArray()), secret, 0);
+            shared = KeyAgreementAlgorithm.X25519.Agree(own.Key, other, new SharedSecretCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
         }
-        catch (InvalidOperationException)
+        catch (CryptographicException)
         {
-            // A small-order public key gives the all-zero secret, which RFC 9180 §7.1.4 requires to reject.
-            throw new HpkeException("the Diffie-Hellman output is zero");
+            shared = null;
         }
-        return secret;
+        // A small-order public key gives the all-zero secret, which RFC 9180 §7.1.4 requires to reject
+        // (libsodium refuses it; a zero output is refused here too, whatever the library does).
+        if (shared is null) throw new HpkeException("the Diffie-Hellman output is zero");
+        using (shared)
+        {
+            var secret = shared.Export(SharedSecretBlobFormat.RawSharedSecret);
+            if (secret.AsSpan().IndexOfAnyExcept((byte)0) < 0) throw new HpkeException("the Diffie-Hellman output is zero");
+            return secret;
+        }
     }
 
     private static byte[] ExtractAndExpand(byte[] dh, ReadOnlySpan<byte> kemContext)
