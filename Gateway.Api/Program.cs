@@ -1,6 +1,8 @@
 using Gateway.Api.Apis;
 using Gateway.Api.Edge;
-using Gateway.Api.Services;
+using Gateway.Api.Keys;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
 
 var builder = WebApplication.CreateBuilder(args);
 

@@ -1,5 +1,7 @@
 using Attestation.Api.Model;
-using Attestation.Api.Services;
+using Attestation.Api.Evidence;
+using Attestation.Api.Reports;
+using Attestation.Api.Signatures;
 using TeeAspire.Contracts;
 using TeeAspire.OpenAi;
 

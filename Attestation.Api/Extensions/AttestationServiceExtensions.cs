@@ -1,6 +1,8 @@
 using Attestation.Api;
 using Attestation.Api.Keys;
-using Attestation.Api.Services;
+using Attestation.Api.Evidence;
+using Attestation.Api.Reports;
+using Attestation.Api.Signatures;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using RateLimit.Store;

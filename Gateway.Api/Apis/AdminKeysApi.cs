@@ -1,7 +1,10 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Gateway.Api.Model;
-using Gateway.Api.Services;
+using Gateway.Api.Keys;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
+using Gateway.Api.Edge;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;

@@ -1,4 +1,7 @@
-using Gateway.Api.Services;
+using Gateway.Api.Keys;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
+using Gateway.Api.Edge;
 
 namespace Gateway.Api.Apis;
 

@@ -1,6 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net;
 
+using Gateway.Api.Keys;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
+
 namespace Gateway.Api.Edge;
 
 /// <summary>

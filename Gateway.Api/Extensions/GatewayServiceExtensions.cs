@@ -1,7 +1,9 @@
 using System.Text.Json;
 using Gateway.Api;
 using Gateway.Api.Edge;
-using Gateway.Api.Services;
+using Gateway.Api.Keys;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using RateLimit.Store;

@@ -27,7 +27,7 @@ public sealed class MeasuredLaunchTests
         var (code, output) = await release.LaunchAsync(tpm.Tcti);
 
         Assert.True(code == 0, output);
-        var pcr = global::Attestation.Api.Services.TpmEvidence.ParsePcrs(await tpm.RunToolAsync("tpm2_pcrread", "sha256:13"))[13];
+        var pcr = global::Attestation.Api.Evidence.TpmEvidence.ParsePcrs(await tpm.RunToolAsync("tpm2_pcrread", "sha256:13"))[13];
         Assert.Equal(pcr, MeasuredRelease.ReplayFile(release.Log));
         Assert.Equal(release.Manifest.GetProperty("app_pcr").GetProperty("sha256").GetString(), Convert.ToHexStringLower(pcr));
         Assert.Equal(["compose", "image", "image", "config", "interactive_access"],

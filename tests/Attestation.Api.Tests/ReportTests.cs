@@ -60,7 +60,7 @@ public sealed class ReportTests
 
         var pcrread = await host.Tpm.RunToolAsync("tpm2_pcrread", "sha256:0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23");
 
-        var expected = global::Attestation.Api.Services.TpmEvidence.ParsePcrs(pcrread);
+        var expected = global::Attestation.Api.Evidence.TpmEvidence.ParsePcrs(pcrread);
         Assert.Equal(24, expected.Count);
         var reported = report["tpm_pcr_sha256"]!.AsObject();
         foreach (var (index, value) in expected) Assert.Equal(Convert.ToHexStringLower(value), (string?)reported[index.ToString()]);

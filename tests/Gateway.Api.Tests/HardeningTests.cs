@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Gateway.Api.Services;
+using Gateway.Api.Keys;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
+using Gateway.Api.Edge;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace TeeAspire.Tests;

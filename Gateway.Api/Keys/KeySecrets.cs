@@ -1,7 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Gateway.Api.Services;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
+using Gateway.Api.Edge;
+
+namespace Gateway.Api.Keys;
 
 /// <summary>API key secrets: made, hashed and read from requests. Only hashes are ever stored.</summary>
 public static class KeySecrets

@@ -5,7 +5,10 @@ using Attestation.Api.Model;
 using Microsoft.Extensions.Options;
 using TeeAspire.Attestation.Verifier;
 
-namespace Attestation.Api.Services;
+using Attestation.Api.Evidence;
+using Attestation.Api.Signatures;
+
+namespace Attestation.Api.Reports;
 
 /// <summary>
 /// What one binding of the key set produced: the set, the HCL report whose user-data holds its

@@ -2,7 +2,10 @@ using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Options;
 
-namespace Attestation.Api.Services;
+using Attestation.Api.Reports;
+using Attestation.Api.Signatures;
+
+namespace Attestation.Api.Evidence;
 
 public sealed record ToolResult(int ExitCode, string StdOut, string StdErr);
 

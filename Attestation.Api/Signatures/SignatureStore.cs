@@ -2,7 +2,10 @@ using System.Text.Json;
 using StackExchange.Redis;
 using TeeAspire.Contracts;
 
-namespace Attestation.Api.Services;
+using Attestation.Api.Evidence;
+using Attestation.Api.Reports;
+
+namespace Attestation.Api.Signatures;
 
 /// <summary>Reads completion signatures the worker stored with each completion's usage (<see cref="RedisContract.SignatureKey"/>).</summary>
 public sealed class SignatureStore(IConnectionMultiplexer redis)

@@ -5,7 +5,10 @@ using Gateway.Api.Edge;
 using Microsoft.Extensions.Options;
 using TeeAspire.OpenAi;
 
-namespace Gateway.Api.Services;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
+
+namespace Gateway.Api.Keys;
 
 /// <summary>Endpoint filter for <c>/v1</c>, the first step: a valid, unrevoked, unexpired API key or 401 (repeated failures per source: 429). Admission (<see cref="AdmissionFilter"/>) comes next.</summary>
 public sealed partial class ApiKeyFilter(ApiKeyStore store, AuthThrottles throttles, TimeProvider time, ILogger<ApiKeyFilter> logger) : IEndpointFilter

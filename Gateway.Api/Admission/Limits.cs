@@ -6,7 +6,11 @@ using RateLimit.Store;
 using StackExchange.Redis;
 using TeeAspire.OpenAi;
 
-namespace Gateway.Api.Services;
+using Gateway.Api.Keys;
+using Gateway.Api.Forwarding;
+using Gateway.Api.Edge;
+
+namespace Gateway.Api.Admission;
 
 /// <summary>The <c>RateLimit</c> configuration section.</summary>
 public sealed class RateLimitOptions

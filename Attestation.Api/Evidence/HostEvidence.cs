@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
-namespace Attestation.Api.Services;
+using Attestation.Api.Reports;
+using Attestation.Api.Signatures;
+
+namespace Attestation.Api.Evidence;
 
 /// <summary>Evidence from the guest kernel: TEE lines from the kernel log and configfs-tsm quotes.</summary>
 public static partial class HostEvidence

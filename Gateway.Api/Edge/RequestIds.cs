@@ -1,4 +1,8 @@
-namespace Gateway.Api.Services;
+using Gateway.Api.Keys;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
+
+namespace Gateway.Api.Edge;
 
 /// <summary>
 /// Every response carries <c>x-request-id</c>: the client's, when it is well formed

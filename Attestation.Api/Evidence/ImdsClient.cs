@@ -3,7 +3,10 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Attestation.Api.Services;
+using Attestation.Api.Reports;
+using Attestation.Api.Signatures;
+
+namespace Attestation.Api.Evidence;
 
 public sealed record InstanceInfo(string? VmSize, string? VmId, string? SubscriptionId, string? Location);
 

@@ -5,7 +5,11 @@ using Gateway.Api.Model;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
-namespace Gateway.Api.Services;
+using Gateway.Api.Admission;
+using Gateway.Api.Forwarding;
+using Gateway.Api.Edge;
+
+namespace Gateway.Api.Keys;
 
 [JsonSerializable(typeof(ApiKeyRecord))]
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]

@@ -5,7 +5,11 @@ using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
 using Microsoft.Extensions.Options;
 
-namespace Gateway.Api.Services;
+using Gateway.Api.Keys;
+using Gateway.Api.Admission;
+using Gateway.Api.Edge;
+
+namespace Gateway.Api.Forwarding;
 
 /// <summary>
 /// Where the internal services are, by Aspire's service-discovery convention

@@ -1,4 +1,8 @@
-namespace Gateway.Api.Services;
+using Gateway.Api.Keys;
+using Gateway.Api.Forwarding;
+using Gateway.Api.Edge;
+
+namespace Gateway.Api.Admission;
 
 /// <summary>
 /// Endpoint filter for <c>/v1</c>, the step between authentication (<see cref="ApiKeyFilter"/>)

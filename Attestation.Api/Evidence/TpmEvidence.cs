@@ -1,7 +1,10 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 
-namespace Attestation.Api.Services;
+using Attestation.Api.Reports;
+using Attestation.Api.Signatures;
+
+namespace Attestation.Api.Evidence;
 
 public sealed record TpmQuote(byte[] Message, byte[] Signature, SortedDictionary<int, byte[]> Pcrs);
 
