@@ -19,20 +19,15 @@ public sealed class BrowserSealedTests(StackFixture stack)
         Prerequisite.Require("chromium", "chromium");
         var (_, key) = await stack.CreateKeyAsync(new { name = "browser-sealed" });
         const string canary = "zqxbrowsercanary77";
-        var psi = new ProcessStartInfo("node") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine("e2e", "sealed-chromium.mjs"));
-        psi.Environment["GATEWAY_URL"] = stack.Gateway.ToString().TrimEnd('/');
-        psi.Environment["TEE_KEY"] = key;
-        psi.Environment["PAGE_PORT"] = stack.PagePort.ToString();
-        psi.Environment["CANARY"] = canary;
-        using var process = Process.Start(psi)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-        await process.WaitForExitAsync(timeout.Token);
+        var (exit, text) = await NodeScript.RunAsync(dir, [Path.Combine("e2e", "sealed-chromium.mjs")], new Dictionary<string, string>
+        {
+            ["GATEWAY_URL"] = stack.Gateway.ToString().TrimEnd('/'),
+            ["TEE_KEY"] = key,
+            ["PAGE_PORT"] = stack.PagePort.ToString(),
+            ["CANARY"] = canary,
+        }, TimeSpan.FromMinutes(4));
 
-        var text = await output + await errors;
-        Assert.True(process.ExitCode == 0, text);
+        Assert.True(exit == 0, text);
         Assert.Contains("RESULT {", text);
         Assert.Contains("\"verified\":true", text);
         // The prompt crossed the network sealed: the gateway's log of the exchange never holds the canary either.

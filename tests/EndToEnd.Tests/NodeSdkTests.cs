@@ -14,21 +14,15 @@ public sealed class NodeSdkTests(StackFixture stack)
             "the openai npm package is not installed: run 'npm ci --prefix tests/EndToEnd.Node' (scripts/test.sh does)");
         var (_, key) = await stack.CreateKeyAsync(new { name = "node" });
         var (_, limited) = await stack.CreateKeyAsync(new { name = "node-limited", models = new[] { "deepseek-r1" }, rpm = 3 });
-        var psi = new ProcessStartInfo("node") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("--test");
-        psi.ArgumentList.Add("sdk.test.mjs");
-        psi.Environment["GATEWAY_URL"] = stack.Gateway.ToString().TrimEnd('/');
-        psi.Environment["FAKE_OLLAMA_URL"] = stack.FakeOllama.ToString().TrimEnd('/');
-        psi.Environment["TEE_KEY"] = key;
-        psi.Environment["TEE_LIMITED_KEY"] = limited;
-        using var process = Process.Start(psi)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await process.WaitForExitAsync(timeout.Token);
+        var (exit, text) = await NodeScript.RunAsync(dir, ["--test", "sdk.test.mjs"], new Dictionary<string, string>
+        {
+            ["GATEWAY_URL"] = stack.Gateway.ToString().TrimEnd('/'),
+            ["FAKE_OLLAMA_URL"] = stack.FakeOllama.ToString().TrimEnd('/'),
+            ["TEE_KEY"] = key,
+            ["TEE_LIMITED_KEY"] = limited,
+        });
 
-        var text = await output + await errors;
-        Assert.True(process.ExitCode == 0, text);
+        Assert.True(exit == 0, text);
         Assert.Contains("# fail 0", text);
         Assert.Contains("# pass 5", text);
     }

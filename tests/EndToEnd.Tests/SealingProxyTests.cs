@@ -80,21 +80,11 @@ public sealed class SealingProxyTests(StackFixture stack)
         await using var edge = new RecordingRelay(stack.Gateway);
         await using var proxy = await SealingProxy.StartAsync(edge.Address);
         var canary = NewCanary();
-        var psi = new ProcessStartInfo("node") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("--test");
-        psi.ArgumentList.Add("proxy.test.mjs");
-        psi.Environment["PROXY_URL"] = proxy.Url.ToString().TrimEnd('/');
-        psi.Environment["TEE_KEY"] = key;
-        psi.Environment["CANARY"] = canary;
-        using var process = Process.Start(psi)!;
-        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current);
-        var errors = process.StandardError.ReadToEndAsync(TestContext.Current);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current);
-        timeout.CancelAfter(TimeSpan.FromMinutes(2));
-        await process.WaitForExitAsync(timeout.Token);
+        var (exit, text) = await NodeScript.RunAsync(dir, ["--test", "proxy.test.mjs"],
+            new Dictionary<string, string> { ["PROXY_URL"] = proxy.Url.ToString().TrimEnd('/'), ["TEE_KEY"] = key, ["CANARY"] = canary },
+            cancellationToken: TestContext.Current);
 
-        var text = await output + await errors;
-        Assert.True(process.ExitCode == 0, text);
+        Assert.True(exit == 0, text);
         Assert.Contains("# pass 3", text);
         Assert.Contains("# fail 0", text);
         Assert.True(edge.Saw(Ehbp.EncapsulatedKeyHeader), "the requests did not pass the edge sealed");

@@ -313,19 +313,10 @@ public sealed class EhbpInteropTests
         await using var host = await GatewayHost.StartAsync(backend: o => o.TokensPerSecond = 200);
         var (_, key) = await host.CreateKeyAsync();
         var gateway = SealedBodiesTests.StartOnKestrel(host, out var url);
-        var psi = new System.Diagnostics.ProcessStartInfo("node") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("--test");
-        psi.ArgumentList.Add("ehbp.test.mjs");
-        psi.Environment["GATEWAY_URL"] = url.ToString().TrimEnd('/');
-        psi.Environment["TEE_KEY"] = key;
-        using var process = System.Diagnostics.Process.Start(psi)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await process.WaitForExitAsync(timeout.Token);
+        var (exit, text) = await NodeScript.RunAsync(dir, ["--test", "ehbp.test.mjs"],
+            new Dictionary<string, string> { ["GATEWAY_URL"] = url.ToString().TrimEnd('/'), ["TEE_KEY"] = key });
 
-        var text = await output + await errors;
-        Assert.True(process.ExitCode == 0, text);
+        Assert.True(exit == 0, text);
         Assert.Contains("# fail 0", text);
         Assert.Contains("# pass 3", text);
         GC.KeepAlive(gateway);
