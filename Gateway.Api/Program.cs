@@ -1,8 +1,6 @@
 using Gateway.Api.Apis;
 using Gateway.Api.Edge;
 using Gateway.Api.Keys;
-using Gateway.Api.Admission;
-using Gateway.Api.Forwarding;
 
 var builder = WebApplication.CreateBuilder(args);
 

@@ -1,9 +1,7 @@
 using System.Text.Json;
 using Attestation.Api.Keys;
 using Attestation.Api.Model;
-using Attestation.Api.Evidence;
 using Attestation.Api.Reports;
-using Attestation.Api.Signatures;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using TeeAspire.Attestation.Verifier;

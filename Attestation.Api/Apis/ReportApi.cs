@@ -1,7 +1,5 @@
 using Attestation.Api.Model;
-using Attestation.Api.Evidence;
 using Attestation.Api.Reports;
-using Attestation.Api.Signatures;
 using TeeAspire.OpenAi;
 
 namespace Attestation.Api.Apis;

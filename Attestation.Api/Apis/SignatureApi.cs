@@ -1,6 +1,4 @@
 using Attestation.Api.Model;
-using Attestation.Api.Evidence;
-using Attestation.Api.Reports;
 using Attestation.Api.Signatures;
 using TeeAspire.Contracts;
 using TeeAspire.OpenAi;

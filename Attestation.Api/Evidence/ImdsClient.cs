@@ -3,8 +3,6 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-using Attestation.Api.Reports;
-using Attestation.Api.Signatures;
 
 namespace Attestation.Api.Evidence;
 

@@ -1,8 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 
-using Attestation.Api.Reports;
-using Attestation.Api.Signatures;
 
 namespace Attestation.Api.Evidence;
 

@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Options;
 
-using Attestation.Api.Reports;
-using Attestation.Api.Signatures;
 
 namespace Attestation.Api.Evidence;
 

@@ -6,7 +6,6 @@ using Microsoft.Extensions.Options;
 using TeeAspire.Attestation.Verifier;
 
 using Attestation.Api.Evidence;
-using Attestation.Api.Signatures;
 
 namespace Attestation.Api.Reports;
 

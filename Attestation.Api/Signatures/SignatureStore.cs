@@ -2,8 +2,6 @@ using System.Text.Json;
 using StackExchange.Redis;
 using TeeAspire.Contracts;
 
-using Attestation.Api.Evidence;
-using Attestation.Api.Reports;
 
 namespace Attestation.Api.Signatures;
 

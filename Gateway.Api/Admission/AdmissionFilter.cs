@@ -1,6 +1,4 @@
 using Gateway.Api.Keys;
-using Gateway.Api.Forwarding;
-using Gateway.Api.Edge;
 
 namespace Gateway.Api.Admission;
 

@@ -7,8 +7,6 @@ using StackExchange.Redis;
 using TeeAspire.OpenAi;
 
 using Gateway.Api.Keys;
-using Gateway.Api.Forwarding;
-using Gateway.Api.Edge;
 
 namespace Gateway.Api.Admission;
 

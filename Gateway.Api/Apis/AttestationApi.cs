@@ -1,7 +1,6 @@
 using Gateway.Api.Keys;
 using Gateway.Api.Admission;
 using Gateway.Api.Forwarding;
-using Gateway.Api.Edge;
 
 namespace Gateway.Api.Apis;
 

@@ -5,7 +5,6 @@ using System.Text.RegularExpressions;
 using Gateway.Api.Keys;
 using Gateway.Api.Admission;
 using Gateway.Api.Forwarding;
-using Gateway.Api.Edge;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using TeeAspire.OpenAi;

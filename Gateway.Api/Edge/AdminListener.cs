@@ -2,8 +2,6 @@ using Microsoft.Extensions.Options;
 using TeeAspire.OpenAi;
 
 using Gateway.Api.Keys;
-using Gateway.Api.Admission;
-using Gateway.Api.Forwarding;
 
 namespace Gateway.Api.Edge;
 

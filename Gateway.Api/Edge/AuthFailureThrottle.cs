@@ -2,8 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 
 using Gateway.Api.Keys;
-using Gateway.Api.Admission;
-using Gateway.Api.Forwarding;
 
 namespace Gateway.Api.Edge;
 

@@ -2,8 +2,6 @@ using System.Net;
 using Microsoft.Extensions.Options;
 
 using Gateway.Api.Keys;
-using Gateway.Api.Admission;
-using Gateway.Api.Forwarding;
 
 namespace Gateway.Api.Edge;
 

@@ -1,6 +1,4 @@
 using Gateway.Api.Keys;
-using Gateway.Api.Admission;
-using Gateway.Api.Forwarding;
 
 namespace Gateway.Api.Edge;
 

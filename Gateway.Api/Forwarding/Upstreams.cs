@@ -6,8 +6,6 @@ using Yarp.ReverseProxy.Transforms;
 using Microsoft.Extensions.Options;
 
 using Gateway.Api.Keys;
-using Gateway.Api.Admission;
-using Gateway.Api.Edge;
 
 namespace Gateway.Api.Forwarding;
 

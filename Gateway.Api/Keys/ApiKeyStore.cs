@@ -5,9 +5,6 @@ using Gateway.Api.Model;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
-using Gateway.Api.Admission;
-using Gateway.Api.Forwarding;
-using Gateway.Api.Edge;
 
 namespace Gateway.Api.Keys;
 

@@ -6,7 +6,6 @@ using Microsoft.Extensions.Options;
 using TeeAspire.OpenAi;
 
 using Gateway.Api.Admission;
-using Gateway.Api.Forwarding;
 
 namespace Gateway.Api.Keys;
 

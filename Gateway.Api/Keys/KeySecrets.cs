@@ -1,9 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 
-using Gateway.Api.Admission;
-using Gateway.Api.Forwarding;
-using Gateway.Api.Edge;
 
 namespace Gateway.Api.Keys;
 

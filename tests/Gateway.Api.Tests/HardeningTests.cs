@@ -2,9 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Gateway.Api.Keys;
-using Gateway.Api.Admission;
-using Gateway.Api.Forwarding;
-using Gateway.Api.Edge;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace TeeAspire.Tests;
