@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
-using Inference.Worker.Services;
+using Inference.Worker.Ollama;
+using Inference.Worker.Scheduling;
 using Microsoft.AspNetCore.Http.HttpResults;
 using TeeAspire.OpenAi;
 
@@ -23,7 +24,7 @@ public static class InferenceApi
     public static IEndpointRouteBuilder MapInferenceApi(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1");
-        v1.MapPost("/chat/completions", (HttpContext context, ChatService chat) => chat.HandleAsync(context));
+        v1.MapPost("/chat/completions", (HttpContext context, ChatEndpoint chat) => chat.HandleAsync(context));
         v1.MapGet("/models", ListModels);
         v1.MapGet("/models/{id}", GetModel);
         return app;

@@ -1,5 +1,8 @@
 using Inference.Worker;
-using Inference.Worker.Services;
+using Inference.Worker.Apis;
+using Inference.Worker.Ollama;
+using Inference.Worker.Responses;
+using Inference.Worker.Scheduling;
 using Inference.Worker.Signing;
 using Inference.Worker.Usage;
 using TeeAspire.Attestation.Verifier;
@@ -17,7 +20,9 @@ public static class InferenceServiceExtensions
         builder.Services.AddSingleton<BackendPool>();
         builder.Services.AddSingleton<Scheduler>();
         builder.Services.AddSingleton<WorkerTelemetry>();
-        builder.Services.AddSingleton<ChatService>();
+        builder.Services.AddSingleton<CompletionFinisher>();
+        builder.Services.AddSingleton<OllamaDispatcher>();
+        builder.Services.AddSingleton<ChatEndpoint>();
         builder.Services.AddHostedService<BackendProbe>();
         builder.Services.AddSingleton<UsageRetry>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<UsageRetry>());
@@ -46,7 +51,7 @@ public static class InferenceServiceExtensions
     /// </summary>
     public static WebApplication WarmUpInference(this WebApplication app)
     {
-        app.Services.GetRequiredService<ChatService>();
+        app.Services.GetRequiredService<ChatEndpoint>();
         return app;
     }
 }

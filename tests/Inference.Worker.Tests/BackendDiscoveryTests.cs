@@ -1,5 +1,5 @@
 using Inference.Worker;
-using Inference.Worker.Services;
+using Inference.Worker.Ollama;
 using Microsoft.Extensions.Configuration;
 
 namespace TeeAspire.Tests;

@@ -1,4 +1,4 @@
-using Inference.Worker.Services;
+using Inference.Worker.OpenAi;
 
 namespace TeeAspire.Tests;
 

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Inference.Worker.Scheduling;
 
-namespace Inference.Worker.Services;
+namespace Inference.Worker;
 
 /// <summary>Spans and metrics of the worker. Attributes: model, key id, sizes, counts, timings — never content.</summary>
 public sealed class WorkerTelemetry : IDisposable

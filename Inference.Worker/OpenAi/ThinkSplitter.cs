@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Inference.Worker.Services;
+namespace Inference.Worker.OpenAi;
 
 /// <summary>
 /// Splits DeepSeek-R1 output written as <c>&lt;think&gt;…&lt;/think&gt;answer</c> into reasoning and

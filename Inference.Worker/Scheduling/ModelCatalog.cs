@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Inference.Worker.Services;
+namespace Inference.Worker.Scheduling;
 
 /// <summary>Public model ids and the Ollama models behind them.</summary>
 public sealed class ModelCatalog

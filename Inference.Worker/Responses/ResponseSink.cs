@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Security.Cryptography;
 using System.Text.Json;
 
-namespace Inference.Worker.Services;
+namespace Inference.Worker.Responses;
 
 /// <summary>
 /// Everything the worker writes to the client goes through here: each piece is hashed (SHA-256 of

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace Inference.Worker.Services;
+namespace Inference.Worker.Ollama;
 
 /// <summary>Ready when at least one backend is configured and healthy.</summary>
 public sealed class BackendsHealthCheck(BackendPool pool) : IHealthCheck

@@ -1,4 +1,4 @@
-namespace Inference.Worker.Services;
+namespace Inference.Worker.Ollama;
 
 /// <summary>One Ollama instance: its slots, the models it serves, and its health.</summary>
 public sealed class Backend(Uri endpoint, int slots, IEnumerable<string> configuredModels)

@@ -1,7 +1,8 @@
 using System.Diagnostics;
+using Inference.Worker.Ollama;
 using Microsoft.Extensions.Options;
 
-namespace Inference.Worker.Services;
+namespace Inference.Worker.Scheduling;
 
 public enum AcquireFailure { QueueFull, QueueTimeout, NoBackend }
 

@@ -3,7 +3,7 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 
-namespace Inference.Worker.Services;
+namespace Inference.Worker.Ollama;
 
 /// <summary>
 /// The Ollama backends, from Aspire connection strings (<c>ConnectionStrings__x =

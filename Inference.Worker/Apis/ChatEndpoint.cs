@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using Inference.Worker.Model;
+using Inference.Worker.Ollama;
+using Inference.Worker.OpenAi;
+using Inference.Worker.Responses;
+using Inference.Worker.Scheduling;
+using Microsoft.Extensions.Options;
+using TeeAspire.Attestation.Verifier;
+using TeeAspire.Contracts;
+using TeeAspire.OpenAi;
+
+namespace Inference.Worker.Apis;
+
+/// <summary>
+/// <c>POST /v1/chat/completions</c> at the HTTP edge: the answer nonce, the body cap (413), the
+/// request's JSON and validation (400) and its model (404). A valid request becomes a
+/// <see cref="Call"/> for the <see cref="OllamaDispatcher"/>.
+/// </summary>
+public sealed class ChatEndpoint(
+    OllamaDispatcher dispatcher,
+    ModelCatalog catalog,
+    IOptions<InferenceOptions> options)
+{
+    private readonly InferenceOptions _options = options.Value;
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var ct = context.RequestAborted;
+        if (!TryReadAnswerNonce(context, out var nonce))
+        {
+            await OpenAiErrors.WriteAsync(context, 400, $"'{AnswerStatement.NonceHeader}' must be hex of 16–64 bytes (32–128 hex digits), sent once.",
+                "invalid_request_error", AnswerStatement.NonceHeader, "invalid_answer_nonce");
+            return;
+        }
+        var body = await ReadBodyAsync(context);
+        if (body is null) return;
+
+        ChatRequest request;
+        try
+        {
+            request = ChatRequestParser.Parse(body.Value);
+        }
+        catch (ChatValidationException e)
+        {
+            await OpenAiErrors.WriteAsync(context, 400, e.Message, "invalid_request_error", e.Param);
+            return;
+        }
+        var ollamaModel = catalog.Resolve(request.Model);
+        if (ollamaModel is null)
+        {
+            await OpenAiErrors.ModelNotFound(request.Model).ExecuteAsync(context);
+            return;
+        }
+
+        var keyId = context.Request.Headers[TeeHeaders.KeyId].ToString() is { Length: > 0 } k ? k : "anonymous";
+        Activity.Current?.SetTag(TeeTelemetry.KeyIdAttribute, keyId);
+        Activity.Current?.SetTag(TeeTelemetry.ModelAttribute, request.Model);
+        var think = _options.SendThink && ollamaModel.StartsWith("deepseek-r1", StringComparison.Ordinal) ? !_options.OmitReasoning : (bool?)null;
+        var call = new Call(
+            CompletionIds.New(),
+            keyId,
+            request,
+            ollamaModel,
+            OpenAiWire.OllamaRequest(request, ollamaModel, think),
+            ResponseSink.Digest(body.Value.Span),
+            nonce,
+            Stopwatch.GetTimestamp());
+        await dispatcher.RunAsync(context, call, ct);
+    }
+
+    /// <summary>The client's optional answer nonce (PROTOCOL.md, "Answer statement"), lowercased; false if it is malformed.</summary>
+    private static bool TryReadAnswerNonce(HttpContext context, out string? nonce)
+    {
+        nonce = null;
+        var values = context.Request.Headers[AnswerStatement.NonceHeader];
+        if (values.Count == 0) return true;
+        if (values.Count > 1 || values[0] is not { Length: <= 128 } value) return false;
+        nonce = value.ToLowerInvariant();
+        return AnswerStatement.IsNonce(nonce);
+    }
+
+    private async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext context)
+    {
+        if (context.Request.ContentLength > _options.MaxRequestBytes)
+        {
+            await OpenAiErrors.WriteAsync(context, 413, $"Request body too large: the limit is {_options.MaxRequestBytes} bytes.", "invalid_request_error", null, "request_too_large");
+            return null;
+        }
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > _options.MaxRequestBytes)
+            {
+                await OpenAiErrors.WriteAsync(context, 413, $"Request body too large: the limit is {_options.MaxRequestBytes} bytes.", "invalid_request_error", null, "request_too_large");
+                return null;
+            }
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+    }
+}
