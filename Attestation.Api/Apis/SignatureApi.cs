@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using Attestation.Api.Model;
 using Attestation.Api.Signatures;
 using TeeAspire.Contracts;
@@ -22,7 +23,16 @@ public static class SignatureApi
     {
         var keyId = context.Request.Headers[TeeHeaders.KeyId].ToString();
         if (!CompletionIds.IsValid(id) || keyId.Length == 0) return NotFound();
-        var s = await store.GetAsync(id);
+        StoredSignature? s;
+        try
+        {
+            s = await store.GetAsync(id);
+        }
+        catch (RedisException)
+        {
+            // Redis is down: the command failed at once (no backlog, RedisConnections); say so plainly.
+            return OpenAiErrors.ServiceUnavailable("The signature store is unavailable; retry shortly.", "signature_store_unavailable");
+        }
         // Someone else's completion looks exactly like a missing one.
         if (s is null || !FixedTime.Equals(s.KeyId, keyId)) return NotFound();
         return TypedResults.Json(new SignatureView(s.Id, s.Created, s.Text, s.Signature, s.Algo, s.SigningKeyFingerprint, s.Nonce), ReportJsonContext.Default.SignatureView);

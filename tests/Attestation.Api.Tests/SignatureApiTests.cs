@@ -32,6 +32,21 @@ public sealed class SignatureApiTests
         Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
     }
 
+    [Fact]
+    public async Task WithRedisDownASignatureLookupGetsAClear503NotAnExceptionPage()
+    {
+        await using var host = await AttestationHost.StartAsync();
+        using var http = host.Client();
+        host.Redis.Kill();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/signature/chatcmpl-abc") { Headers = { { "x-tee-key-id", "key_abc" } } };
+
+        using var response = await http.SendAsync(request, TestContext.Current);
+        var error = await response.Content.ReadFromJsonAsync<JsonObject>(TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("signature_store_unavailable", (string?)error?["error"]?["code"]);
+    }
+
     [Theory]
     [InlineData("chatcmpl-nothere")]
     [InlineData("chatcmpl-abc;DROP")]
