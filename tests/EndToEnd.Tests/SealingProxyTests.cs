@@ -115,6 +115,57 @@ public sealed class SealingProxyTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task ASealingKeyTheKeySetDoesNotListIsRefusedAndThePromptNeverLeaves()
+    {
+        // The edge swaps the gateway's key config for one with another public key (one bit of it):
+        // the report's key set does not list it, so the proxy must not seal anything to it.
+        var (_, key) = await stack.CreateKeyAsync();
+        await using var edge = new RecordingRelay(stack.Gateway, FlipKeyConfig());
+        await using var proxy = await SealingProxy.StartAsync(edge.Address);
+        var canary = NewCanary();
+
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() =>
+            Sdk(proxy.Url, key).GetChatClient("deepseek-r1").CompleteChatAsync([new UserChatMessage(canary)], cancellationToken: TestContext.Current));
+
+        Assert.Equal(503, refused.Status);
+        var error = JsonNode.Parse(refused.GetRawResponse()!.Content.ToString())!["error"]!;
+        Assert.Equal("attestation_failed", (string?)error["code"]);
+        Assert.True(((string?)error["message"])!.Contains("not in the attested key set"), (string?)error["message"] + "\n" + proxy.Output);
+        Assert.True(edge.Saw("GET /.well-known/hpke-keys"), "the proxy never fetched the key config");
+        Assert.False(edge.Saw("POST /v1/chat/completions"), "the proxy sealed a prompt to a key the report does not bind");
+        Assert.False(edge.Saw(canary));
+    }
+
+    /// <summary>Flips one bit of the X25519 key in every <c>application/ohttp-keys</c> answer (the key starts 3 bytes into the body).</summary>
+    private static Action<byte[], int> FlipKeyConfig()
+    {
+        var bodyNext = false;
+        return (buffer, count) =>
+        {
+            var text = Encoding.Latin1.GetString(buffer, 0, count);
+            int bodyStart;
+            if (bodyNext)
+            {
+                bodyStart = 0;
+                bodyNext = false;
+            }
+            else
+            {
+                var at = text.IndexOf("application/ohttp-keys", StringComparison.OrdinalIgnoreCase);
+                if (at < 0) return;
+                var end = text.IndexOf("\r\n\r\n", at, StringComparison.Ordinal);
+                if (end < 0 || end + 4 >= count)
+                {
+                    bodyNext = true;
+                    return;
+                }
+                bodyStart = end + 4;
+            }
+            if (bodyStart + 10 < count) buffer[bodyStart + 10] ^= 0x01;
+        };
+    }
+
+    [Fact]
     public async Task AnAnswerWhoseSignatureWasChangedOnTheWayIsRefusedWithAClearError()
     {
         var (_, key) = await stack.CreateKeyAsync();
