@@ -7,6 +7,7 @@ using Gateway.Api.Admission;
 using Gateway.Api.Forwarding;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
+using TeeAspire.Contracts;
 using TeeAspire.OpenAi;
 
 namespace Gateway.Api.Apis;
@@ -44,7 +45,7 @@ public static partial class OpenAiApi
             if (!IsJson(http.Request.ContentType))
                 return OpenAiErrors.Result(415, "Unsupported content type: send 'Content-Type: application/json'.", "invalid_request_error", null, "unsupported_media_type");
             var max = options.Value.MaxRequestBytes;
-            var body = await ReadBodyAsync(http.Request, max, http.RequestAborted);
+            var body = await RequestBodies.ReadCappedAsync(http.Request, max, http.RequestAborted);
             if (body is null) return TooLarge(max);
 
             // The gateway checks only what it must: the key may use this model. The worker validates the rest.
@@ -109,28 +110,6 @@ public static partial class OpenAiApi
         MediaTypeHeaderValue.TryParse(contentType, out var media)
         && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
-
-    /// <returns>The body, or null if it is longer than <paramref name="max"/> (the one cap: a declared length is refused before reading).</returns>
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, long max, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength is { } length)
-        {
-            if (length > max) return null;
-            // Declared length: read straight into the final array (Kestrel ends the body at the declared length).
-            var exact = new byte[length];
-            await request.Body.ReadExactlyAsync(exact, cancellationToken);
-            return exact;
-        }
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 4096, max) + 1);
-        while (true)
-        {
-            var memory = buffer.GetMemory(8192);
-            var read = await request.Body.ReadAsync(memory, cancellationToken);
-            if (read == 0) return buffer.WrittenSpan.ToArray();
-            buffer.Advance(read);
-            if (buffer.WrittenCount > max) return null;
-        }
-    }
 
     /// <summary>The top-level "model" string, read without building a document; null if absent or not JSON.</summary>
     public static string? ReadModel(ReadOnlySpan<byte> body)

@@ -81,23 +81,8 @@ public sealed class ChatEndpoint(
 
     private async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext context)
     {
-        if (context.Request.ContentLength > _options.MaxRequestBytes)
-        {
-            await OpenAiErrors.WriteAsync(context, 413, $"Request body too large: the limit is {_options.MaxRequestBytes} bytes.", "invalid_request_error", null, "request_too_large");
-            return null;
-        }
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > _options.MaxRequestBytes)
-            {
-                await OpenAiErrors.WriteAsync(context, 413, $"Request body too large: the limit is {_options.MaxRequestBytes} bytes.", "invalid_request_error", null, "request_too_large");
-                return null;
-            }
-            buffer.Write(chunk, 0, read);
-        }
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        if (await RequestBodies.ReadCappedAsync(context.Request, _options.MaxRequestBytes, context.RequestAborted) is { } body) return body;
+        await OpenAiErrors.WriteAsync(context, 413, $"Request body too large: the limit is {_options.MaxRequestBytes} bytes.", "invalid_request_error", null, "request_too_large");
+        return null;
     }
 }
