@@ -157,13 +157,15 @@ done
 CAP1=$!
 "${LOAD[@]}" stream url=http://127.0.0.1:$((P + 205)) path=/v1/chat/completions model=deepseek-r1:1.5b concurrency=2 seconds=$SECS >"$WORK/cap-2.json"
 wait $CAP1
-env ASPNETCORE_URLS=http://127.0.0.1:$((P + 201)) Logging__LogLevel__Default=Warning Inference__SendThink=true \
+# The worker alone, called as the gateway calls it: with the internal token.
+INTERNAL_TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+env ASPNETCORE_URLS=http://127.0.0.1:$((P + 201)) Logging__LogLevel__Default=Warning Inference__SendThink=true Attestation__InternalToken="$INTERNAL_TOKEN" \
   Inference__Backends__0__Endpoint=http://127.0.0.1:$((P + 204)) Inference__Backends__0__Slots=2 Inference__Backends__0__Models__0=deepseek-r1:1.5b \
   Inference__Backends__1__Endpoint=http://127.0.0.1:$((P + 205)) Inference__Backends__1__Slots=2 Inference__Backends__1__Models__0=deepseek-r1:1.5b \
   Inference__QueueLimit=10000 dotnet "$WORKER_DLL" >"$WORK/worker-c.log" 2>&1 &
 PIDS+=($!)
 wait_http http://127.0.0.1:$((P + 201))/health
-"${LOAD[@]}" stream url=http://127.0.0.1:$((P + 201)) keyid=bench concurrency=16 seconds=$SECS >"$WORK/scheduler.json"
+TEE_INTERNAL_TOKEN=$INTERNAL_TOKEN "${LOAD[@]}" stream url=http://127.0.0.1:$((P + 201)) keyid=bench concurrency=16 seconds=$SECS >"$WORK/scheduler.json"
 fi
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 

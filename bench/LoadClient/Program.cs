@@ -17,6 +17,7 @@ using StackExchange.Redis;
 //   overhead  url= key= direct= count= [stream=true]      (concurrency 1, alternating one direct and one gateway request:
 //                                                          added latency, or added time to first token, p50/p99)
 //   fixed     url= key= count= concurrency=               (exactly count non-stream requests; for CPU per request)
+//   (TEE_INTERNAL_TOKEN in the environment: sent as x-tee-internal-token, for calling the worker directly)
 //   sealed    url= key= count=                            (concurrency 1, alternating a clear and an EHBP-sealed gateway
 //                                                          request, non-stream: what sealing adds, p50/p99)
 var mode = args.FirstOrDefault() ?? "";
@@ -57,6 +58,8 @@ static class Load
         var request = new HttpRequestMessage(HttpMethod.Post, url.TrimEnd('/') + path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         if (key.Length > 0) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
         if (keyId.Length > 0) request.Headers.Add("x-tee-key-id", keyId);
+        // Calling the worker directly (as the gateway would): it answers only with the internal token.
+        if (Environment.GetEnvironmentVariable("TEE_INTERNAL_TOKEN") is { Length: > 0 } token) request.Headers.Add("x-tee-internal-token", token);
         return request;
     }
 
