@@ -32,20 +32,7 @@ public sealed class FakeService : IAsyncDisposable
     {
         SignOverRequest = signOverRequest;
         _report = nonce => report(Evidence, nonce);
-        for (var attempt = 0; ; attempt++)
-        {
-            Url = new Uri($"http://127.0.0.1:{FreePort.Next()}/");
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add(Url.ToString());
-            try
-            {
-                _listener.Start();
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-            }
-        }
+        Url = FreePort.StartOnFreePort(_listener);
         _loop = Task.Run(LoopAsync);
     }
 

@@ -29,21 +29,7 @@ public sealed class PcsCollateralTests : IDisposable
 
         public PcsServer()
         {
-            for (var attempt = 0; ; attempt++)
-            {
-                var port = FreePort.Next();
-                Url = new Uri($"http://127.0.0.1:{port}/");
-                _listener.Prefixes.Clear();
-                _listener.Prefixes.Add(Url.ToString());
-                try
-                {
-                    _listener.Start();
-                    break;
-                }
-                catch (HttpListenerException) when (attempt < 5)
-                {
-                }
-            }
+            Url = FreePort.StartOnFreePort(_listener);
             _ = Task.Run(ServeAsync);
         }
 
