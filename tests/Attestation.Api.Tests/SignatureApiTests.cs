@@ -33,6 +33,34 @@ public sealed class SignatureApiTests
     }
 
     [Fact]
+    public async Task TheServiceStartsWithRedisDownAndAnswersAtOnceLikeTheOthers()
+    {
+        // Issue 17.9: connected like the gateway and the worker (RedisConnections: no abort when
+        // Redis is down at start, no backlog), the service comes up without Redis and answers a
+        // lookup with a clear 503. With StackExchange.Redis's defaults it would not start at all
+        // (the connection is made at start and aborts on a failed connect).
+        await using var tpm = await SwtpmServer.StartAsync();
+        var deadRedis = $"127.0.0.1:{FreePort.Next()}";
+        await using var factory = new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+        {
+            b.UseSetting("ConnectionStrings:redis", deadRedis);
+            b.UseSetting("Attestation:Tpm:Tcti", tpm.Tcti);
+            b.UseSetting("Attestation:InternalToken", AttestationHost.InternalToken);
+        });
+        using var http = factory.CreateClient();
+        http.DefaultRequestHeaders.Add("x-tee-internal-token", AttestationHost.InternalToken);
+
+        using var alive = await http.GetAsync("/alive", TestContext.Current);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/signature/chatcmpl-abc") { Headers = { { "x-tee-key-id", "key_abc" } } };
+        using var lookup = await http.SendAsync(request, TestContext.Current);
+        var error = await lookup.Content.ReadFromJsonAsync<JsonObject>(TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, lookup.StatusCode);
+        Assert.Equal("signature_store_unavailable", (string?)error?["error"]?["code"]);
+    }
+
+    [Fact]
     public async Task WithRedisDownASignatureLookupGetsAClear503NotAnExceptionPage()
     {
         await using var host = await AttestationHost.StartAsync();
