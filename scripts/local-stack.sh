@@ -62,6 +62,24 @@ start_service() { # name, project, port, env...
     ASPNETCORE_ENVIRONMENT=Production OTEL_SERVICE_NAME="$name" "$@" dotnet "$dll"
 }
 
+wait_key_set() { # internal token, deadline
+  # READY means a report can verify end to end: the worker's answer-signing key and the gateway's
+  # sealing key are registered and bound (they register right after start, with backoff if the
+  # attestation service was not up yet). Asked of the attestation service itself, with the internal
+  # token, so the wait spends nothing of the public per-IP report limit.
+  local token=$1 deadline=$2 nonce
+  nonce=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  until curl -fsS --max-time 5 -H "x-tee-internal-token: $token" "http://127.0.0.1:$ATTESTATION_PORT/attestation?nonce=$nonce" 2>/dev/null \
+      | python3 -c 'import json,sys; p={k.get("purpose") for k in json.load(sys.stdin).get("key_set",{}).get("keys",[])}; sys.exit(0 if {"answer-signing","body-sealing"} <= p else 1)' 2>/dev/null; do
+    if (( $(date +%s) > deadline )); then
+      echo "local-stack: the key set did not list the worker's signing key and the gateway's sealing key within ${START_TIMEOUT}s; the ends of their logs:" >&2
+      tail -n 20 "$LOGS/worker.log" "$LOGS/gateway.log" >&2 || true
+      return 1
+    fi
+    sleep 0.3
+  done
+}
+
 wait_healthy() { # name, url, deadline
   local name=$1 url=$2 deadline=$3
   until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
@@ -182,6 +200,7 @@ up() {
   wait_healthy attestation "http://127.0.0.1:$ATTESTATION_PORT/health" "$deadline"
   wait_healthy worker "http://127.0.0.1:$WORKER_PORT/health" "$deadline"
   wait_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/health" "$deadline"
+  wait_key_set "$internal_token" "$deadline"
   trap - ERR
 
   echo "READY gateway=http://127.0.0.1:$GATEWAY_PORT admin=http://127.0.0.1:$ADMIN_PORT worker=http://127.0.0.1:$WORKER_PORT attestation=http://127.0.0.1:$ATTESTATION_PORT redis=127.0.0.1:$REDIS_PORT ollama=$ollama_url logs=$LOGS"
