@@ -157,13 +157,13 @@ async function signed(field, value, key) {
 export const QE = { mrsigner: 'dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5', isvprodid: 2, isvsvn: 4, attributes: '11000000000000000000000000000000' };
 
 /** A collateral bundle under the test PKI: TCB info with one level of `status`, QE identity, CRLs. */
-export async function collateral(pki, { status = 'UpToDate', revoked = [], tcbSvn = 0, tamper = null } = {}) {
+export async function collateral(pki, { status = 'UpToDate', revoked = [], tcbSvn = 0, tamper = null, moduleId = 'TDX_03' } = {}) {
   const comps = () => Array.from({ length: 16 }, () => ({ svn: tcbSvn }));
   // The TDX module the test bodies carry (TEE_TCB_SVN[1] = 3, MRSIGNERSEAM at body offset 64): TDX 1.5 rules.
   const mrSignerSeam = hex(tdBody(new Uint8Array(64)).subarray(64, 112)).toUpperCase();
   const tcbInfo = { id: 'TDX', version: 3, issueDate: '2026-05-01T00:00:00Z', nextUpdate: '2026-07-01T00:00:00Z', fmspc: FMSPC, pceId: '0000', tcbType: 0, tcbEvaluationDataNumber: 17,
     tdxModule: { mrsigner: mrSignerSeam, attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF' },
-    tdxModuleIdentities: [{ id: 'TDX_03', mrsigner: mrSignerSeam, attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF',
+    tdxModuleIdentities: [{ id: moduleId, mrsigner: mrSignerSeam, attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF',
       tcbLevels: [{ tcb: { isvsvn: 0 }, tcbDate: '2026-01-01T00:00:00Z', tcbStatus: 'UpToDate' }] }],
     tcbLevels: [{ tcb: { sgxtcbcomponents: comps(), pcesvn: tcbSvn, tdxtcbcomponents: comps() }, tcbDate: '2026-01-01T00:00:00Z', tcbStatus: status, ...(status === 'UpToDate' ? {} : { advisoryIDs: ['INTEL-SA-00000'] }) }] };
   const qeIdentity = { id: 'TD_QE', version: 2, issueDate: '2026-05-01T00:00:00Z', nextUpdate: '2026-07-01T00:00:00Z', tcbEvaluationDataNumber: 17, miscselect: '00000000', miscselectMask: 'FFFFFFFF',
@@ -184,13 +184,14 @@ export async function collateral(pki, { status = 'UpToDate', revoked = [], tcbSv
   };
 }
 
-/** A TD quote body (584 bytes): distinct bytes per field, SEAMATTRIBUTES zero, REPORTDATA and TDATTRIBUTES as given. */
-export function tdBody(reportData, { tdAttributes = 0x10000000n, teeTcbSvn = 3 } = {}) {
+/** A TD quote body (584 bytes): distinct bytes per field; TEE_TCB_SVN[0..1], SEAMATTRIBUTES (zero), REPORTDATA and TDATTRIBUTES as given. */
+export function tdBody(reportData, { tdAttributes = 0x10000000n, teeTcbSvn = 3, seamAttributes = 0n } = {}) {
   const body = new Uint8Array(584);
   for (let i = 0; i < 520; i++) body[i] = (i * 7 + 3) & 0xff;
   body.fill(0, 0, 16);
   body.fill(teeTcbSvn, 0, 2);
-  body.fill(0, 112, 120); // SEAMATTRIBUTES: zero, as a production TDX module's (the TCB info requires it under its mask)
+  // SEAMATTRIBUTES: zero, as a production TDX module's (the TCB info requires it under its mask)
+  new DataView(body.buffer).setBigUint64(112, seamAttributes, true);
   new DataView(body.buffer).setBigUint64(120, tdAttributes, true);
   body.set(reportData, 520);
   return body;
@@ -254,11 +255,11 @@ export const runtimeData = (akJwk, userData) => utf8.encode(JSON.stringify({
 }));
 
 /** A complete Azure-TDX report under the test PKI: everything binds; VERIFIED with the test root and collateral. */
-export async function azureTdxReport(keys, pki, { nonce = NONCE, tdAttributes, teeTcbSvn } = {}) {
+export async function azureTdxReport(keys, pki, { nonce = NONCE, tdAttributes, teeTcbSvn, seamAttributes } = {}) {
   const ks = await keySet(keys);
   const rd = runtimeData(keys.akJwk, concat(ks.digest, new Uint8Array(32)));
   const reportData = concat(await sha('SHA-256', rd), new Uint8Array(32));
-  const body = tdBody(reportData, { tdAttributes, teeTcbSvn });
+  const body = tdBody(reportData, { tdAttributes, teeTcbSvn, seamAttributes });
   const quote = await tdQuote(pki, body);
   const hcl = hclReport(await tdReport(body), rd);
   return { report: await report(keys, { nonce, evidence: { hcl_report: b64(hcl), td_quote: b64(quote.bytes) }, claims: { platform: 'azure-tdx', tee_verified: true } }), body, quote };

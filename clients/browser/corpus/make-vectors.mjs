@@ -34,6 +34,8 @@ const pki = await E.testPki();
 const good = await E.azureTdxReport(keys, pki);
 const debug = await E.azureTdxReport(keys, pki, { tdAttributes: 0x10000001n });
 const oldTcb = await E.azureTdxReport(keys, pki, { teeTcbSvn: 0 });
+const module10 = await E.azureTdxReport(keys, pki, { teeTcbSvn: 10 });
+const seamAttributes = await E.azureTdxReport(keys, pki, { seamAttributes: 1n });
 const expiredPki = await E.testPki({ pckFrom: new Date('2024-01-01T00:00:00Z'), pckTo: new Date('2026-01-01T00:00:00Z') });
 const expired = await E.azureTdxReport(keys, expiredPki);
 
@@ -66,6 +68,14 @@ vector(d, 'testpki-azure-tdx-debug', 'a debug TD (TDATTRIBUTES.DEBUG): its host 
 write(d, 'reports/azure-tdx-testpki-old-tcb.json', oldTcb.report);
 write(d, 'collateral/test-old-tcb.json', await E.collateral(pki, { tcbSvn: 1 }));
 vector(d, 'testpki-azure-tdx-tcb-below-every-level', 'the TD\'s TEE_TCB_SVN is below every TCB level of the collateral', 'reports/azure-tdx-testpki-old-tcb.json', { verdict: 'REFUSED', failed_check: 'td_quote.tcb_status' }, { collateral: 'collateral/test-old-tcb.json' });
+// The TDX module identity is looked up as Intel's QVL does: "TDX_" + the module's major version in hex.
+write(d, 'reports/azure-tdx-testpki-module-10.json', module10.report);
+write(d, 'collateral/test-module-0a.json', await E.collateral(pki, { moduleId: 'TDX_0A' }));
+write(d, 'collateral/test-module-10-decimal.json', await E.collateral(pki, { moduleId: 'TDX_10' }));
+vector(d, 'testpki-azure-tdx-module-hex-id', 'TDX module major version 10 (TEE_TCB_SVN[1] = 0x0A) matched against the TCB info identity "TDX_0A", as Intel\'s QVL names it: VERIFIED', 'reports/azure-tdx-testpki-module-10.json', { verdict: 'VERIFIED' }, { collateral: 'collateral/test-module-0a.json' });
+vector(d, 'testpki-azure-tdx-module-decimal-id', 'the same TD against TCB info whose only module identity is "TDX_10" (decimal): no identity for its module, TCB Unrecognized', 'reports/azure-tdx-testpki-module-10.json', { verdict: 'REFUSED', failed_check: 'td_quote.tcb_status' }, { collateral: 'collateral/test-module-10-decimal.json' });
+write(d, 'reports/azure-tdx-testpki-seam-attributes.json', seamAttributes.report);
+vector(d, 'testpki-azure-tdx-seam-attributes', 'a TDX module whose SEAMATTRIBUTES are not the TCB info\'s under its mask (a debug-enabled module): TCB Unrecognized', 'reports/azure-tdx-testpki-seam-attributes.json', { verdict: 'REFUSED', failed_check: 'td_quote.tcb_status' });
 write(d, 'collateral/test-out-of-date.json', await E.collateral(pki, { status: 'OutOfDate' }));
 vector(d, 'testpki-azure-tdx-tcb-out-of-date', 'the platform\'s TCB level is OutOfDate: refused by default', 'reports/azure-tdx-testpki.json', { verdict: 'REFUSED', failed_check: 'td_quote.tcb_status' }, { collateral: 'collateral/test-out-of-date.json' });
 write(d, 'policies/accept-out-of-date.policy.json', { tcb: { accept: ['UpToDate', 'OutOfDate'] } });
