@@ -28,10 +28,6 @@ CONFIGURATION=${TEE_CONFIGURATION:-Release}
 
 die() { echo "local-stack: $*" >&2; exit 1; }
 
-need() { # program, apt package
-  command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]] || die "'$1' is not installed. Install it with: sudo apt-get install -y $2"
-}
-
 pid_alive() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
 
 start_bg() { # name, command...
@@ -120,10 +116,6 @@ up() {
   done
   # Debian prerequisites: installed when we may (root or password-less sudo), else the command to run.
   if (( swtpm )); then "$ROOT/scripts/prereqs.sh" run --swtpm || exit 1; else "$ROOT/scripts/prereqs.sh" run || exit 1; fi
-  need dotnet "dotnet-sdk-10.0 (see https://learn.microsoft.com/dotnet/core/install/linux)"
-  need redis-server redis-server
-  need curl curl
-  (( swtpm )) && { need swtpm "swtpm swtpm-tools"; need tpm2_startup tpm2-tools; }
 
   mkdir -p "$PIDS" "$LOGS" "$RUN/redis"
   rm -f "$LOGS"/*.log
