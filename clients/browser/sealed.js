@@ -5,7 +5,7 @@
 
 import { Identity, Transport, KeyConfigMismatchError } from 'ehbp';
 import { hex, utf8 } from './bytes.js';
-import { fetchVerifiedReport, verifyAnswer } from './tee-verify.js';
+import { fetchAnswerSignature, fetchVerifiedReport, verifyAnswer } from './tee-verify.js';
 
 /** The key-set purpose and algorithm of the gateway's sealing keys (PROTOCOL.md "Key set"). */
 export const BODY_SEALING = { purpose: 'body-sealing', alg: 'HPKE-X25519-SHA256-AES256GCM' };
@@ -142,16 +142,8 @@ export async function createSealedClient(baseUrl, options = {}) {
     }
     if (!/^chatcmpl-[A-Za-z0-9]{1,64}$/.test(id)) return refused(response.status, 'the answer has no completion id');
     // The signature is a statement of hashes; it needs no sealing (a body-less GET passes through EHBP as is).
-    // It is stored as the answer ends, beside the usage record: a moment after a stream's last byte, so 404 is retried briefly.
-    let sig;
-    for (let attempt = 0; ; attempt++) {
-      sig = await fetchImpl(new URL(`/v1/signature/${id}`, baseUrl), { headers: { authorization: `Bearer ${options.apiKey}` } });
-      if (sig.status !== 404 || attempt >= 30) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    let signature = null;
-    try { signature = sig.ok ? await sig.json() : null; } catch { signature = null; }
-    if (!signature) return refused(response.status, `no signature for the answer (HTTP ${sig.status})`, 'answer.signature');
+    const { signature, status } = await fetchAnswerSignature(baseUrl, options.apiKey, id, fetchImpl);
+    if (!signature) return refused(response.status, `no signature for the answer (HTTP ${status})`, 'answer.signature');
     const verdict = await verifyAnswer(state.report.keySet, { id, created, request: body, response: responseBytes, nonce, signature });
     return verdict.passed
       ? { content, reasoning, verified: true, checks: [...checks, ...verdict.checks], id, status: response.status }

@@ -642,6 +642,23 @@ export async function fetchVerifiedReport(baseUrl, options = {}, fetchImpl = glo
 }
 
 /**
+ * The signature served for completion `id` (`GET /v1/signature/{id}` with the key that made it). It
+ * is stored as the answer ends, beside the usage record — a moment after the last byte — so a 404
+ * is asked again for up to ~3 s. Returns `{ signature, status }` (signature null when none).
+ */
+export async function fetchAnswerSignature(baseUrl, apiKey, id, fetchImpl = globalThis.fetch) {
+  let response;
+  for (let attempt = 0; ; attempt++) {
+    response = await fetchImpl(new URL(`/v1/signature/${id}`, baseUrl), { headers: { authorization: `Bearer ${apiKey}` } });
+    if (response.status !== 404 || attempt >= 30) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  let signature = null;
+  try { signature = response.ok ? await response.json() : null; } catch { signature = null; }
+  return { signature, status: response.status };
+}
+
+/**
  * Verifies the service, and only then sends the prompt (with a random `x-answer-nonce`); then
  * verifies the answer's signature against the attested key set. On a failed report nothing is sent.
  * @param {{baseUrl: string, apiKey: string, prompt?: string, messages?: object[], model?: string,
@@ -666,12 +683,10 @@ export async function verifyTEEAndChat(baseUrlOrOptions, apiKey, prompt) {
   let verdict;
   if (!/^chatcmpl-[A-Za-z0-9]{1,64}$/.test(id)) verdict = { passed: false, checks: [fail('answer.statement', 'the answer has no completion id')] };
   else {
-    const sig = await fetchImpl(new URL(`/v1/signature/${id}`, o.baseUrl), { headers: { authorization: `Bearer ${o.apiKey}` } });
-    let signature = null;
-    try { signature = sig.ok ? await sig.json() : null; } catch { signature = null; }
+    const { signature, status } = await fetchAnswerSignature(o.baseUrl, o.apiKey, id, fetchImpl);
     verdict = signature
       ? await verifyAnswer(report.keySet, { id, created: answer.created, request: body, response: responseBytes, nonce, signature })
-      : { passed: false, checks: [fail('answer.signature', `no signature (HTTP ${sig.status})`)] };
+      : { passed: false, checks: [fail('answer.signature', `no signature (HTTP ${status})`)] };
   }
   const message = answer?.choices?.[0]?.message ?? {};
   return verdict.passed
