@@ -114,6 +114,32 @@ public sealed class SealingProxyTests(StackFixture stack)
         Assert.False(edge.Saw("POST /v1/chat/completions"), "the proxy sent the prompt to a service its policy refused");
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("sk-tee-wrong-key-000000000000000000000000000000")]
+    public async Task NoKeyOrAWrongKeyGetsTheGatewaysSealed401AndAForgedInternalHeaderNeverLeaves(string? key)
+    {
+        await using var edge = new RecordingRelay(stack.Gateway);
+        await using var proxy = await SealingProxy.StartAsync(edge.Address);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(proxy.Url, "/v1/chat/completions"))
+        {
+            Content = new StringContent("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"),
+        };
+        if (key is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        request.Headers.TryAddWithoutValidation("x-tee-internal-token", "forged-internal-token-0000000000000000");
+        request.Headers.TryAddWithoutValidation("x-tee-key-id", "key_forged");
+
+        using var response = await http.SendAsync(request, TestContext.Current);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current))!["error"]!;
+
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("invalid_api_key", (string?)error["code"]);
+        Assert.True(edge.Saw(Ehbp.EncapsulatedKeyHeader), "the request did not pass the edge sealed");
+        Assert.False(edge.Saw("forged-internal-token"), "the proxy forwarded a client's internal header");
+        Assert.False(edge.Saw("key_forged"), "the proxy forwarded a client's key-id header");
+    }
+
     [Fact]
     public async Task ASealingKeyTheKeySetDoesNotListIsRefusedAndThePromptNeverLeaves()
     {
