@@ -14,9 +14,9 @@ using StackExchange.Redis;
 //   report    url= count=                                 (attestation report latency)
 //   limiter   redis= seconds= concurrency=                (decisions/s and Redis calls per decision)
 //   sign      count=                                      (ECDSA P-256 signature of a completion digest)
-//   overhead  url= key= direct= count= [stream=true]      (concurrency 1, alternating one direct and one gateway request:
+//   overhead  url= key= direct= count= [stream=true] [model=deepseek-r1]   (concurrency 1, alternating one direct and one gateway request:
 //                                                          added latency, or added time to first token, p50/p99)
-//   fixed     url= key= count= concurrency=               (exactly count non-stream requests; for CPU per request)
+//   fixed     url= key= count= concurrency= [model=deepseek-r1]            (exactly count non-stream requests; for CPU per request)
 //   (TEE_INTERNAL_TOKEN in the environment: sent as x-tee-internal-token, for calling the worker directly)
 //   sealed    url= key= count=                            (concurrency 1, alternating a clear and an EHBP-sealed gateway
 //                                                          request, non-stream: what sealing adds, p50/p99)
@@ -33,8 +33,8 @@ object result = mode switch
     "report" => await Load.ReportAsync(http, Opt("url"), int.Parse(Opt("count", "50"))),
     "limiter" => await Load.LimiterAsync(Opt("redis"), double.Parse(Opt("seconds", "5")), int.Parse(Opt("concurrency", "64"))),
     "sign" => Load.Sign(int.Parse(Opt("count", "20000"))),
-    "overhead" => await Load.OverheadAsync(http, Opt("url"), Opt("key"), Opt("direct"), int.Parse(Opt("count", "2000")), bool.Parse(Opt("stream", "false"))),
-    "fixed" => await Load.FixedAsync(http, Opt("url"), Opt("key"), int.Parse(Opt("count", "2000")), int.Parse(Opt("concurrency", "8"))),
+    "overhead" => await Load.OverheadAsync(http, Opt("url"), Opt("key"), Opt("direct"), int.Parse(Opt("count", "2000")), bool.Parse(Opt("stream", "false")), Opt("model", "deepseek-r1")),
+    "fixed" => await Load.FixedAsync(http, Opt("url"), Opt("key"), int.Parse(Opt("count", "2000")), int.Parse(Opt("concurrency", "8")), Opt("model", "deepseek-r1")),
     "sealed" => await Load.SealedAsync(handler, http, Opt("url"), Opt("key"), int.Parse(Opt("count", "2000"))),
     _ => throw new ArgumentException("mode: chat | stream | report | limiter | sign | overhead | fixed | sealed"),
 };
@@ -102,7 +102,7 @@ static class Load
     /// One request at a time, alternating the backend directly and the gateway, so both see the
     /// same machine load; the overhead is the difference of the percentiles.
     /// </summary>
-    public static async Task<object> OverheadAsync(HttpClient http, string url, string key, string direct, int count, bool stream)
+    public static async Task<object> OverheadAsync(HttpClient http, string url, string key, string direct, int count, bool stream, string urlModel)
     {
         var (viaDirect, viaGateway) = (new List<double>(count), new List<double>(count));
         var errors = 0;
@@ -122,11 +122,11 @@ static class Load
             }
             return first;
         }
-        for (var i = 0; i < 200; i++) { await Once(direct, "", "deepseek-r1:1.5b"); await Once(url, key, "deepseek-r1"); } // warm-up: JIT, connections
+        for (var i = 0; i < 200; i++) { await Once(direct, "", "deepseek-r1:1.5b"); await Once(url, key, urlModel); } // warm-up: JIT, connections
         for (var i = 0; i < count; i++)
         {
             if (await Once(direct, "", "deepseek-r1:1.5b") is { } d) viaDirect.Add(d); else errors++;
-            if (await Once(url, key, "deepseek-r1") is { } g) viaGateway.Add(g); else errors++;
+            if (await Once(url, key, urlModel) is { } g) viaGateway.Add(g); else errors++;
         }
         double P(List<double> v, double p) => Percentile(v, p);
         return new
@@ -176,7 +176,7 @@ static class Load
     }
 
     /// <summary>Exactly <paramref name="count"/> non-stream requests over <paramref name="concurrency"/> connections.</summary>
-    public static async Task<object> FixedAsync(HttpClient http, string url, string key, int count, int concurrency)
+    public static async Task<object> FixedAsync(HttpClient http, string url, string key, int count, int concurrency, string model)
     {
         var left = count;
         var errors = 0;
@@ -185,7 +185,7 @@ static class Load
         {
             while (Interlocked.Decrement(ref left) >= 0)
             {
-                using var response = await http.SendAsync(Post(url, "/v1/chat/completions", key, "", false, "deepseek-r1"));
+                using var response = await http.SendAsync(Post(url, "/v1/chat/completions", key, "", false, model));
                 await response.Content.ReadAsByteArrayAsync();
                 if (!response.IsSuccessStatusCode) Interlocked.Increment(ref errors);
             }
