@@ -17,14 +17,41 @@ public sealed class NdjsonReader(Stream stream, TimeSpan firstLineTimeout, TimeS
     /// <returns>The next chunk, or null at the end of the stream.</returns>
     public async ValueTask<OllamaChunk?> ReadAsync(CancellationToken cancellationToken)
     {
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var idle = IdleSource(cancellationToken);
         idle.CancelAfter(_firstLineRead ? idleTimeout : firstLineTimeout);
+        try
+        {
+            return await ReadLineAsync(idle.Token, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Stop the clock between reads: a slow consumer is not a silent backend.
+            idle.TryReset();
+        }
+    }
+
+    // One linked source per reader, its timer re-armed for each line (a source and a timer per
+    // line were a tenth of the worker's allocations). A source the timer cancelled cannot be
+    // reset, so a new one replaces it.
+    private CancellationTokenSource? _idle;
+    private CancellationToken _idleLinkedTo;
+
+    private CancellationTokenSource IdleSource(CancellationToken cancellationToken)
+    {
+        if (_idle is { } idle && _idleLinkedTo == cancellationToken && !idle.IsCancellationRequested) return idle;
+        _idle?.Dispose();
+        _idleLinkedTo = cancellationToken;
+        return _idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    }
+
+    private async ValueTask<OllamaChunk?> ReadLineAsync(CancellationToken idleToken, CancellationToken cancellationToken)
+    {
         while (true)
         {
             ReadResult result;
             try
             {
-                result = await _reader.ReadAsync(idle.Token).ConfigureAwait(false);
+                result = await _reader.ReadAsync(idleToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -60,5 +87,9 @@ public sealed class NdjsonReader(Stream stream, TimeSpan firstLineTimeout, TimeS
         return OllamaChunk.Parse(span);
     }
 
-    public ValueTask DisposeAsync() => _reader.CompleteAsync();
+    public ValueTask DisposeAsync()
+    {
+        _idle?.Dispose();
+        return _reader.CompleteAsync();
+    }
 }

@@ -18,6 +18,14 @@ public sealed class ThinkSplitter
     /// <summary>Feeds one content delta; returns what can be emitted now.</summary>
     public (string Reasoning, string Content) Push(string delta)
     {
+        // The common tokens, without copies: nothing held back, and nothing in this delta that
+        // could start or end the thinking part (no '<'; no trailing whitespace, which is held
+        // back in case "</think>" follows).
+        if (_pending.Length == 0)
+        {
+            if (_state == State.Content) return ("", delta);
+            if (_state == State.Thinking && delta.Length > 0 && !delta.Contains('<') && !char.IsWhiteSpace(delta[^1])) return (delta, "");
+        }
         _pending.Append(delta);
         var reasoning = new StringBuilder();
         var content = new StringBuilder();

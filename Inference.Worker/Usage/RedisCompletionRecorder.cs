@@ -53,10 +53,11 @@ public sealed class RedisCompletionRecorder(IConnectionMultiplexer redis, IOptio
     public async Task RecordAsync(CompletionRecord record, CancellationToken cancellationToken)
     {
         var o = options.Value;
-        var signature = record.Signature is { } s
-            ? JsonSerializer.Serialize(new StoredSignature(record.Id, record.Created, s.Text, s.Signature, AnswerStatement.SignatureAlgorithm, s.KeyFingerprint, record.Nonce, record.KeyId),
+        // UTF-8 bytes straight into the command (a string would be transcoded twice).
+        RedisValue signature = record.Signature is { } s
+            ? JsonSerializer.SerializeToUtf8Bytes(new StoredSignature(record.Id, record.Created, s.Text, s.Signature, AnswerStatement.SignatureAlgorithm, s.KeyFingerprint, record.Nonce, record.KeyId),
                 ContractJsonContext.Default.StoredSignature)
-            : "";
+            : RedisValue.EmptyString;
         RedisKey[] keys = [RedisContract.UsageKey(record.KeyId), RedisContract.TokenBudgetKey(record.KeyId), RedisContract.SignatureKey(record.Id)];
         RedisValue[] args = [record.PromptTokens, record.CompletionTokens, RedisContract.UsageFields.ModelCompletionTokens(record.Model),
             o.DefaultTpm, 60_000, signature, (long)o.SignatureTtl.TotalMilliseconds];

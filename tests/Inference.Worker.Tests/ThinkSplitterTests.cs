@@ -46,4 +46,28 @@ public sealed class ThinkSplitterTests
         var (r, _) = splitter.Push("def</");
         Assert.Equal("def", r);
     }
+
+    // Push has a copy-free path for the common token; whatever way a text is cut into deltas
+    // (tags, whitespace and '<' across every boundary), the result is the one of the whole text.
+    [Theory]
+    [InlineData("<think>\nI ponder < and > here.\n</think>\n\nThe answer <b>bold</b>.")]
+    [InlineData("  <think>  lead  \n inner  </think>  tail  ")]
+    [InlineData("No thinking at all, just < and </think> in the answer.")]
+    [InlineData("<think>unclosed thinking  \n ")]
+    public void EveryWayOfCuttingATextGivesTheSameSplit(string text)
+    {
+        var whole = Run(text);
+        var random = new Random(42);
+        for (var round = 0; round < 300; round++)
+        {
+            var deltas = new List<string>();
+            for (var i = 0; i < text.Length;)
+            {
+                var n = Math.Min(text.Length - i, 1 + random.Next(4));
+                deltas.Add(text.Substring(i, n));
+                i += n;
+            }
+            Assert.Equal(whole, Run([.. deltas]));
+        }
+    }
 }
