@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -48,6 +49,11 @@ public static class ServiceDefaultsExtensions
 
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
+        // Spans and metrics cost on every request (an Activity, its tags, trace headers, histogram
+        // updates — a tenth of what the gateway and worker allocate per request): only collected
+        // when something exports them (the Aspire dashboard or the VM's collector over OTLP, or the
+        // console exporter).
+        if (!ExportsTelemetry(builder.Configuration)) return builder;
         builder.Logging.AddOpenTelemetry(logging =>
         {
             logging.IncludeFormattedMessage = true;
@@ -69,6 +75,11 @@ public static class ServiceDefaultsExtensions
         builder.AddOpenTelemetryExporters();
         return builder;
     }
+
+    /// <summary>Whether telemetry goes anywhere: an OTLP endpoint, or <c>TEE_OTEL_CONSOLE=true</c>.</summary>
+    public static bool ExportsTelemetry(IConfiguration configuration) =>
+        !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        || string.Equals(configuration["TEE_OTEL_CONSOLE"], "true", StringComparison.OrdinalIgnoreCase);
 
     private static TBuilder AddOpenTelemetryExporters<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {

@@ -106,10 +106,21 @@ public sealed partial class Limits : IDisposable
     private static void WriteHeaders(HttpContext context, string kind, RedisRateLimitLease lease)
     {
         var headers = context.Response.Headers;
-        headers[$"x-ratelimit-limit-{kind}"] = lease.Limit.ToString(CultureInfo.InvariantCulture);
-        headers[$"x-ratelimit-remaining-{kind}"] = lease.Remaining.ToString(CultureInfo.InvariantCulture);
-        headers[$"x-ratelimit-reset-{kind}"] = Duration(lease.Reset);
+        var (limit, remaining, reset) = HeaderNames(kind);
+        headers[limit] = lease.Limit.ToString(CultureInfo.InvariantCulture);
+        headers[remaining] = lease.Remaining.ToString(CultureInfo.InvariantCulture);
+        headers[reset] = Duration(lease.Reset);
     }
+
+    // Built once, not per request.
+    private static (string Limit, string Remaining, string Reset) HeaderNames(string kind) => kind switch
+    {
+        "requests" => RequestHeaderNames,
+        "tokens" => TokenHeaderNames,
+        _ => ($"x-ratelimit-limit-{kind}", $"x-ratelimit-remaining-{kind}", $"x-ratelimit-reset-{kind}"),
+    };
+    private static readonly (string, string, string) RequestHeaderNames = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests");
+    private static readonly (string, string, string) TokenHeaderNames = ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens");
 
     /// <summary>OpenAI's reset format: <c>20ms</c>, <c>1.5s</c>, <c>6m0s</c>.</summary>
     public static string Duration(TimeSpan span)
