@@ -55,7 +55,7 @@ public static partial class OpenAiApi
                 if (!ApiKeyFilter.Key(http).Allows(model))
                     return OpenAiErrors.Forbidden($"This API key may not use the model '{OpenAiErrors.Printable(model)}'.");
             }
-            http.Request.Body = new MemoryStream(body, writable: false);
+            http.Request.Body = BufferedBody.Wrap(body);
             http.Request.ContentLength = body.Length;
             return await next(context);
         }

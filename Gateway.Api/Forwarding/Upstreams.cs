@@ -13,6 +13,15 @@ namespace Gateway.Api.Forwarding;
 /// Where the internal services are, by Aspire's service-discovery convention
 /// (<c>services__inference-worker__http__0</c>, <c>services__attestation__http__0</c>).
 /// </summary>
+/// <summary>A request body read into memory by the gateway (<see cref="Of"/> finds it again when forwarding).</summary>
+public static class BufferedBody
+{
+    public static Stream Wrap(byte[] body) => new MemoryStream(body, 0, body.Length, writable: false, publiclyVisible: true);
+
+    public static ArraySegment<byte>? Of(HttpContext context) =>
+        context.Request.Body is MemoryStream { Position: 0 } buffered && buffered.TryGetBuffer(out var bytes) ? bytes : (ArraySegment<byte>?)null;
+}
+
 public sealed class Upstreams(IConfiguration configuration)
 {
     public string? Worker => Find("inference-worker");
@@ -35,7 +44,7 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
     // Every forwarded call carries the internal token; the worker and attestation service refuse calls without it.
     private readonly string? _internalToken = configuration[InternalTokenAuthentication.TokenKey] is { Length: > 0 } t ? t : null;
 
-    private readonly HttpMessageInvoker _invoker = new(new SocketsHttpHandler
+    private readonly HttpMessageInvoker _invoker = new(new BufferedBodyHandler(new SocketsHttpHandler
     {
         UseProxy = false,
         AllowAutoRedirect = false,
@@ -45,7 +54,7 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
         ConnectTimeout = TimeSpan.FromSeconds(5),
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
         ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
-    });
+    }));
 
     // Internal traffic is plain HTTP/1.1 on a private network; TLS ends at the edge.
     private readonly ForwarderRequestConfig _config = new()
@@ -105,6 +114,32 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
             proxyRequest.Headers.Remove(TeeHeaders.RequestId);
             proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.RequestId, httpContext.TraceIdentifier);
             proxyRequest.Headers.Host = null;
+            if (BufferedBody.Of(httpContext) is { } body) proxyRequest.Options.Set(BufferedBodyHandler.Body, body);
+        }
+    }
+
+    /// <summary>
+    /// A body the gateway already holds (a chat completion's, read and capped once) goes out with
+    /// its headers in one write. YARP's request content flushes the headers on their own first
+    /// (for streaming gRPC bodies), which costs a second send here and a second wake-up of the
+    /// worker for every request; YARP does not let a transform replace its content, so this
+    /// handler, below YARP, does.
+    /// </summary>
+    internal sealed class BufferedBodyHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        public static readonly HttpRequestOptionsKey<ArraySegment<byte>> Body = new("tee.buffered-body");
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Options.TryGetValue(Body, out var body) && request.Content is { } streamed)
+            {
+                var content = new ByteArrayContent(body.Array!, body.Offset, body.Count);
+                foreach (var header in streamed.Headers)
+                    if (!string.Equals(header.Key, "Content-Length", StringComparison.OrdinalIgnoreCase))
+                        content.Headers.TryAddWithoutValidation(header.Key, header.Value);
+                request.Content = content;
+            }
+            return base.SendAsync(request, cancellationToken);
         }
     }
 }
