@@ -108,15 +108,16 @@ echo "bench: concurrency 1, $C1_COUNT requests each way (non-stream, then time t
 echo "bench: sealed (EHBP) vs clear through the gateway, concurrency 1, $C1_COUNT requests each…"
 "${LOAD[@]}" sealed url=$GW key=$KEY count=$C1_COUNT >"$WORK/sealed.json"
 # CPU per request: utime+stime of gateway, worker, attestation and redis-server over a fixed count.
-cpu_ticks() { local t=0 f; for f in gateway worker attestation redis; do
-  t=$((t + $(awk '{print $14 + $15}' "/proc/$(cat "$WORK/run-a/pids/$f.pid")/stat"))); done; echo $t; }
+proc_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/run-a/pids/$1.pid")/stat"; }
 echo "bench: CPU per request ($CPU_COUNT requests, 8 connections)…"
 redis-cli -p $REDIS_A config resetstat >/dev/null
-T0=$(cpu_ticks)
+declare -A T0
+for f in gateway worker attestation redis; do T0[$f]=$(proc_ticks $f); done
 "${LOAD[@]}" fixed url=$GW key=$KEY count=$CPU_COUNT concurrency=8 >"$WORK/cpu.json"
-T1=$(cpu_ticks)
+TICKS=0; SPLIT=""
+for f in gateway worker attestation redis; do d=$(($(proc_ticks $f) - T0[$f])); TICKS=$((TICKS + d)); SPLIT="$SPLIT\"$f\": $d, "; done
 redis-cli -p $REDIS_A info commandstats | tr -d '\r' >"$WORK/stack-commandstats.txt"
-echo "{\"ticks\": $((T1 - T0)), \"clk_tck\": $(getconf CLK_TCK), \"count\": $CPU_COUNT}" >"$WORK/cpu-ticks.json"
+echo "{\"ticks\": $TICKS, \"by_process\": {${SPLIT%, }}, \"clk_tck\": $(getconf CLK_TCK), \"count\": $CPU_COUNT}" >"$WORK/cpu-ticks.json"
 # The floor: two bare .NET hops (Kestrel + YARP's forwarder, nothing else) chained in front of the
 # same double — what any two-service .NET path costs on this machine before our own work.
 echo "bench: floor: two bare .NET proxy hops in front of the double…"
@@ -125,16 +126,18 @@ HOP1=$!; PIDS+=($HOP1)
 env BAREHOP_UPSTREAM=http://127.0.0.1:$((P + 80)) ASPNETCORE_URLS=http://127.0.0.1:$((P + 81)) dotnet "$BAREHOP_DLL" >"$WORK/barehop-2.log" 2>&1 &
 HOP2=$!; PIDS+=($HOP2)
 wait_http "http://127.0.0.1:$((P + 81))/api/version"
+"${LOAD[@]}" fixed url=http://127.0.0.1:$((P + 81)) key=none count=3000 concurrency=8 model=deepseek-r1:1.5b >"$WORK/floor-warmup.json"
 "${LOAD[@]}" overhead url=http://127.0.0.1:$((P + 81)) key=none direct=$DOUBLE count=$C1_COUNT model=deepseek-r1:1.5b >"$WORK/floor-c1.json"
 hop_ticks() { echo $(($(awk '{print $14 + $15}' /proc/$HOP1/stat) + $(awk '{print $14 + $15}' /proc/$HOP2/stat))); }
 H0=$(hop_ticks)
 "${LOAD[@]}" fixed url=http://127.0.0.1:$((P + 81)) key=none count=$CPU_COUNT concurrency=8 model=deepseek-r1:1.5b >"$WORK/floor-cpu.json"
 H1=$(hop_ticks)
 echo "{\"ticks\": $((H1 - H0)), \"clk_tck\": $(getconf CLK_TCK), \"count\": $CPU_COUNT}" >"$WORK/floor-cpu-ticks.json"
-kill $HOP1 $HOP2 2>/dev/null || true
-echo "bench: throughput (wrk, 32 connections), gateway vs nginx…"
+echo "bench: throughput (wrk, 32 connections), gateway vs nginx (and the two bare hops)…"
 WRK_BODY=$BODY WRK_AUTH="Bearer $KEY" wrk -t2 -c32 -d${SECS}s -s "$WORK/post.lua" "$GW/v1/chat/completions" >"$WORK/wrk-gateway.txt"
 WRK_BODY=$DIRECT_BODY WRK_AUTH='' wrk -t2 -c32 -d${SECS}s -s "$WORK/post.lua" "http://127.0.0.1:$((P + 90))/v1/chat/completions" >"$WORK/wrk-nginx.txt"
+WRK_BODY=$DIRECT_BODY WRK_AUTH='' wrk -t2 -c32 -d${SECS}s -s "$WORK/post.lua" "http://127.0.0.1:$((P + 81))/v1/chat/completions" >"$WORK/wrk-floor.txt"
+kill $HOP1 $HOP2 2>/dev/null || true
 if [[ $ONLY == all ]]; then
 echo "bench: under saturation: latency, 32 concurrent, non-stream; TTFT, 8 streams…"
 "${LOAD[@]}" chat url=$DOUBLE path=/v1/chat/completions model=deepseek-r1:1.5b concurrency=32 seconds=$SECS >"$WORK/direct.json"
@@ -221,16 +224,18 @@ figures = {
     "stack_evalsha_per_request": round(stack_calls.get("evalsha", 0) / ticks["count"], 3),
     "floor_two_hops_c1_overhead_p50_ms": round(floor_c1["overhead_p50_ms"], 3),
     "floor_two_hops_cpu_us_per_request": round(floor_ticks["ticks"] / floor_ticks["clk_tck"] * 1e6 / floor_ticks["count"], 1),
+    "floor_two_hops_vs_nginx_rps_ratio": round(rps("wrk-floor.txt") / max(rps("wrk-nginx.txt"), 1e-9), 3),
 }
 budget = {
     "c1_overhead_p50_ms": ("<=", 0.5), "c1_overhead_p99_ms": ("<=", 2), "c1_ttft_overhead_p50_ms": ("<=", 0.5),
     "cpu_us_per_request": ("<=", 350), "gateway_vs_nginx_rps_ratio": (">=", 0.35), "sealed_overhead_p50_ms": ("<=", 0.2),
     "stack_evalsha_per_request": ("report", None),
     "floor_two_hops_c1_overhead_p50_ms": ("report", None), "floor_two_hops_cpu_us_per_request": ("report", None),
+    "floor_two_hops_vs_nginx_rps_ratio": ("report", None),
 }
 raw = {
     "c1": c1, "c1_ttft": c1t, "sealed": sealed, "floor_c1": floor_c1, "floor_cpu_ticks": floor_ticks, "cpu_run": cpu_run, "cpu_ticks": ticks, "stack_redis_calls": stack_calls,
-    "wrk_gateway_rps": rps("wrk-gateway.txt"), "wrk_nginx_rps": rps("wrk-nginx.txt"),
+    "wrk_gateway_rps": rps("wrk-gateway.txt"), "wrk_nginx_rps": rps("wrk-nginx.txt"), "wrk_floor_rps": rps("wrk-floor.txt"),
 }
 if full:
     direct, gw = L("direct.json"), L("gateway.json")
@@ -286,9 +291,9 @@ Every figure comes from this one run, side by side (this machine is shared and n
 
 What users feel (concurrency 1, {c1['count']} requests each way, direct and gateway alternating): non-stream p50/p99 direct {c1['direct_p50_ms']:.3f}/{c1['direct_p99_ms']:.3f} ms vs gateway {c1['gateway_p50_ms']:.3f}/{c1['gateway_p99_ms']:.3f} ms;
 time to first token p50 direct {c1t['direct_p50_ms']:.3f} ms vs gateway {c1t['gateway_p50_ms']:.3f} ms.
-CPU: {ticks['ticks']} ticks of gateway + worker + attestation + redis-server over {ticks['count']} requests (8 connections, {cpu_run['rps']:.0f} req/s); Redis on the stack: {stack_calls.get('evalsha', 0)} EVALSHA, {sum(stack_calls.values())} commands in all (those inside scripts included) over those requests.
+CPU: {ticks['ticks']} ticks of gateway + worker + attestation + redis-server ({', '.join(f"{k} {v / ticks['clk_tck'] * 1e6 / ticks['count']:.0f} µs" for k, v in ticks.get('by_process', {}).items())} per request) over {ticks['count']} requests (8 connections, {cpu_run['rps']:.0f} req/s); Redis on the stack: {stack_calls.get('evalsha', 0)} EVALSHA, {sum(stack_calls.values())} commands in all (those inside scripts included) over those requests.
 The floor (two bare .NET hops, Kestrel + YARP forwarder only, chained in front of the same double): c1 p50/p99 {floor_c1['gateway_p50_ms']:.3f}/{floor_c1['gateway_p99_ms']:.3f} ms vs direct {floor_c1['direct_p50_ms']:.3f}/{floor_c1['direct_p99_ms']:.3f} ms; {floor_ticks['ticks']} ticks of the two hops over {floor_ticks['count']} requests — what any two-service .NET path costs here before auth, limits, signing or Redis.
-wrk (32 connections) {raw['wrk_gateway_rps']:.0f} req/s through the gateway vs {raw['wrk_nginx_rps']:.0f} req/s through nginx.
+wrk (32 connections) {raw['wrk_gateway_rps']:.0f} req/s through the gateway vs {raw['wrk_nginx_rps']:.0f} req/s through nginx and {raw['wrk_floor_rps']:.0f} req/s through the two bare hops.
 `sealed_overhead_p50_ms`: {notes['sealed_overhead_p50_ms']}.
 """
 if full:
