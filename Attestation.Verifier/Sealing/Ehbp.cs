@@ -50,14 +50,28 @@ public static class Ehbp
     {
         if (exportedSecret.Length != SecretLength || requestEnc.Length != Hpke.Npk || responseNonce.Length != ResponseNonceLength)
             throw new ArgumentException("EHBP response derivation needs a 32-byte secret, a 32-byte enc and a 32-byte nonce.");
-        byte[] salt = [.. requestEnc, .. responseNonce];
+        Span<byte> salt = stackalloc byte[Hpke.Npk + ResponseNonceLength];
+        requestEnc.CopyTo(salt);
+        responseNonce.CopyTo(salt[Hpke.Npk..]);
         Span<byte> prk = stackalloc byte[32];
         HKDF.Extract(HashAlgorithmName.SHA256, exportedSecret, salt, prk);
         var key = new byte[32];
         var nonce = new byte[12];
         HKDF.Expand(HashAlgorithmName.SHA256, prk, key, "key"u8);
         HKDF.Expand(HashAlgorithmName.SHA256, prk, nonce, "nonce"u8);
+        CryptographicOperations.ZeroMemory(prk);
         return new ResponseAead(key, nonce);
+    }
+
+    /// <summary>Bytes on the wire for a frame of <paramref name="plaintextLength"/> bytes of plaintext: prefix, ciphertext, tag.</summary>
+    public static int FrameLength(int plaintextLength) => checked(LengthPrefix + plaintextLength + TagLength);
+
+    /// <summary>Seals the next chunk of <paramref name="aead"/> as one frame into <paramref name="frame"/> (exactly <see cref="FrameLength"/> bytes).</summary>
+    public static void WriteFrame(ResponseAead aead, ReadOnlySpan<byte> plaintext, Span<byte> frame)
+    {
+        ArgumentNullException.ThrowIfNull(aead);
+        BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)(plaintext.Length + TagLength));
+        aead.Seal(plaintext, frame[LengthPrefix..]);
     }
 
     /// <summary>Writes one frame: 4-byte big-endian length, then the ciphertext.</summary>
@@ -70,12 +84,20 @@ public static class Ehbp
     }
 
     /// <summary>Seals a whole request body for <paramref name="serverPublicKey"/>: the encapsulated key, the framed body (one chunk) and the state that opens the answer.</summary>
-    public static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest(ReadOnlySpan<byte> serverPublicKey, ReadOnlySpan<byte> body)
+    public static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest(ReadOnlySpan<byte> serverPublicKey, ReadOnlySpan<byte> body) =>
+        SealRequest(Hpke.X25519Sha256Aes256Gcm.SetupBaseSender(serverPublicKey, RequestInfo), body);
+
+    private static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest((byte[] Enc, HpkeContext Context) setup, ReadOnlySpan<byte> body)
     {
-        var (enc, context) = Hpke.X25519Sha256Aes256Gcm.SetupBaseSender(serverPublicKey, RequestInfo);
+        var (enc, context) = setup;
         using (context)
         {
-            var sealedBody = body.IsEmpty ? [] : Frame(context.Seal([], body));
+            var sealedBody = body.IsEmpty ? [] : new byte[FrameLength(body.Length)];
+            if (!body.IsEmpty)
+            {
+                BinaryPrimitives.WriteUInt32BigEndian(sealedBody, (uint)(body.Length + TagLength));
+                context.Seal([], body, sealedBody.AsSpan(LengthPrefix));
+            }
             return (enc, sealedBody, new EhbpRequestState(context.Export(ExportLabel, SecretLength), enc));
         }
     }
@@ -115,10 +137,17 @@ public sealed class ResponseAead(byte[] key, byte[] nonceBase) : IDisposable
     public byte[] Seal(ReadOnlySpan<byte> plaintext)
     {
         var output = new byte[plaintext.Length + Ehbp.TagLength];
+        Seal(plaintext, output);
+        return output;
+    }
+
+    /// <summary>Seals the next chunk into <paramref name="destination"/>: exactly the plaintext's length plus the tag.</summary>
+    public void Seal(ReadOnlySpan<byte> plaintext, Span<byte> destination)
+    {
+        if (destination.Length != plaintext.Length + Ehbp.TagLength) throw new ArgumentException("The destination holds exactly the ciphertext and its tag.", nameof(destination));
         Span<byte> nonce = stackalloc byte[12];
         Nonces.Xor(nonceBase, _sequence++, nonce);
-        _gcm.Encrypt(nonce, plaintext, output.AsSpan(0, plaintext.Length), output.AsSpan(plaintext.Length));
-        return output;
+        _gcm.Encrypt(nonce, plaintext, destination[..plaintext.Length], destination[plaintext.Length..]);
     }
 
     /// <summary>Opens the next chunk; null if it does not authenticate.</summary>
