@@ -87,6 +87,17 @@ public static class Ehbp
     public static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest(ReadOnlySpan<byte> serverPublicKey, ReadOnlySpan<byte> body) =>
         SealRequest(Hpke.X25519Sha256Aes256Gcm.SetupBaseSender(serverPublicKey, RequestInfo), body);
 
+    /// <summary>As <see cref="SealRequest(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, with a context prepared ahead by <paramref name="pool"/> (made by <see cref="SenderPool"/>).</summary>
+    public static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest(HpkeSenderPool pool, ReadOnlySpan<byte> serverPublicKey, ReadOnlySpan<byte> body)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        return SealRequest(pool.Take(serverPublicKey), body);
+    }
+
+    /// <summary>A pool of request contexts prepared ahead for <paramref name="serverPublicKey"/> (EHBP's suite and info).</summary>
+    public static HpkeSenderPool SenderPool(ReadOnlySpan<byte> serverPublicKey, int capacity = 2) =>
+        new(Hpke.X25519Sha256Aes256Gcm, serverPublicKey, RequestInfo, capacity);
+
     private static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest((byte[] Enc, HpkeContext Context) setup, ReadOnlySpan<byte> body)
     {
         var (enc, context) = setup;
