@@ -66,14 +66,6 @@ public static class Ehbp
     /// <summary>Bytes on the wire for a frame of <paramref name="plaintextLength"/> bytes of plaintext: prefix, ciphertext, tag.</summary>
     public static int FrameLength(int plaintextLength) => checked(LengthPrefix + plaintextLength + TagLength);
 
-    /// <summary>Seals the next chunk of <paramref name="aead"/> as one frame into <paramref name="frame"/> (exactly <see cref="FrameLength"/> bytes).</summary>
-    public static void WriteFrame(ResponseAead aead, ReadOnlySpan<byte> plaintext, Span<byte> frame)
-    {
-        ArgumentNullException.ThrowIfNull(aead);
-        BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)(plaintext.Length + TagLength));
-        aead.Seal(plaintext, frame[LengthPrefix..]);
-    }
-
     /// <summary>Writes one frame: 4-byte big-endian length, then the ciphertext.</summary>
     public static byte[] Frame(ReadOnlySpan<byte> ciphertext)
     {
@@ -148,17 +140,10 @@ public sealed class ResponseAead(byte[] key, byte[] nonceBase) : IDisposable
     public byte[] Seal(ReadOnlySpan<byte> plaintext)
     {
         var output = new byte[plaintext.Length + Ehbp.TagLength];
-        Seal(plaintext, output);
-        return output;
-    }
-
-    /// <summary>Seals the next chunk into <paramref name="destination"/>: exactly the plaintext's length plus the tag.</summary>
-    public void Seal(ReadOnlySpan<byte> plaintext, Span<byte> destination)
-    {
-        if (destination.Length != plaintext.Length + Ehbp.TagLength) throw new ArgumentException("The destination holds exactly the ciphertext and its tag.", nameof(destination));
         Span<byte> nonce = stackalloc byte[12];
         Nonces.Xor(nonceBase, _sequence++, nonce);
-        _gcm.Encrypt(nonce, plaintext, destination[..plaintext.Length], destination[plaintext.Length..]);
+        _gcm.Encrypt(nonce, plaintext, output.AsSpan(0, plaintext.Length), output.AsSpan(plaintext.Length));
+        return output;
     }
 
     /// <summary>Opens the next chunk; null if it does not authenticate.</summary>

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 
 namespace TeeAspire.Attestation.Verifier.Sealing;
@@ -110,40 +109,17 @@ public sealed class EhbpOpeningStream(Stream sealedBody, Func<byte[], byte[]?> o
 }
 
 /// <summary>
-/// Seals what is written to it: every non-empty write becomes one frame, given to the inner stream
-/// in one write (length prefix, ciphertext and tag together). Flushes are passed through, no more:
-/// the inner stream decides when bytes leave, as it would for the clear body — Kestrel's response
-/// stream sends each write at once, so a stream (SSE) keeps flowing chunk by chunk, and a body
-/// written in one piece leaves in one piece.
+/// Seals what is written to it: every non-empty write becomes one frame, written and flushed at
+/// once so a stream (SSE) keeps flowing chunk by chunk.
 /// </summary>
-/// <param name="inner">Where the frames go.</param>
-/// <param name="aead">The response AEAD; the stream owns neither it nor <paramref name="inner"/>.</param>
-/// <param name="beforeFirstFrame">Called with the first frame's plaintext length before anything reaches <paramref name="inner"/> (the server sets its headers there).</param>
-public sealed class EhbpSealingStream(Stream inner, ResponseAead aead, Action<int>? beforeFirstFrame = null) : Stream
+public sealed class EhbpSealingStream(Stream inner, Func<ReadOnlyMemory<byte>, byte[]> seal) : Stream
 {
-    /// <summary>Whether a frame has been written.</summary>
-    public bool Wrote { get; private set; }
-
     /// <inheritdoc />
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (buffer.IsEmpty) return;
-        if (!Wrote)
-        {
-            Wrote = true;
-            beforeFirstFrame?.Invoke(buffer.Length);
-        }
-        var length = Ehbp.FrameLength(buffer.Length);
-        var frame = ArrayPool<byte>.Shared.Rent(length);
-        try
-        {
-            Ehbp.WriteFrame(aead, buffer.Span, frame.AsSpan(0, length));
-            await inner.WriteAsync(frame.AsMemory(0, length), cancellationToken);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(frame);
-        }
+        await inner.WriteAsync(Ehbp.Frame(seal(buffer)), cancellationToken);
+        await inner.FlushAsync(cancellationToken);
     }
 
     /// <inheritdoc />

@@ -107,23 +107,13 @@ public sealed partial class BodySealingMiddleware(RequestDelegate next, SealingK
         using var aead = Ehbp.DeriveResponseAead(exportedSecret, enc, nonce);
         var nonceHex = Ehbp.Hex(nonce);
         var original = context.Features.GetRequiredFeature<IHttpResponseBodyFeature>();
-        var response = context.Response;
-        // A body written in one piece that is all its Content-Length announced (a forwarded non-stream
-        // answer, usually) becomes one frame whose length is known too: the answer keeps a
-        // Content-Length and leaves in one send, as the clear one does, instead of chunked encoding
-        // with a separate last chunk. Anything else is chunked, frame by frame, as it is written.
-        var stream = new EhbpSealingStream(original.Stream, aead, length =>
-        {
-            if (!response.HasStarted) response.ContentLength = response.ContentLength == length ? Ehbp.FrameLength(length) : null;
-        });
-        var sealing = new StreamResponseBodyFeature(stream, original);
+        var sealing = new StreamResponseBodyFeature(new EhbpSealingStream(original.Stream, chunk => aead.Seal(chunk.Span)), original);
         context.Features.Set<IHttpResponseBodyFeature>(sealing);
         // Set when the headers go out, so a handler that clears the response (the exception handler) cannot drop them.
-        response.OnStarting(() =>
+        context.Response.OnStarting(() =>
         {
-            response.Headers[Ehbp.ResponseNonceHeader] = nonceHex;
-            // Started before (or without) any frame: the plaintext's Content-Length says nothing about the sealed body.
-            if (!stream.Wrote) response.ContentLength = null;
+            context.Response.Headers[Ehbp.ResponseNonceHeader] = nonceHex;
+            context.Response.ContentLength = null;
             return Task.CompletedTask;
         });
         try

@@ -43,55 +43,9 @@ public sealed class EhbpTests
         var state = new EhbpRequestState(Hex(v, "exportedSecret"), Hex(v, "requestEnc"));
         using var aead = state.ResponseAead(Hex(v, "responseNonce"));
         using var wire = new MemoryStream();
-        await using (var sealing = new EhbpSealingStream(wire, aead))
+        await using (var sealing = new EhbpSealingStream(wire, p => aead.Seal(p.Span)))
             await sealing.WriteAsync(Hex(v, "plaintext"), Timeout);
         Assert.Equal(Hex(v, "encryptedResponse"), wire.ToArray());
-    }
-
-    [Fact]
-    public async Task EachWriteLeavesAsOneWholeFrameAndFlushesPassThroughUnchanged()
-    {
-        var state = new EhbpRequestState(new byte[32], new byte[32]);
-        using var aead = state.ResponseAead(new byte[32]);
-        var wire = new RecordingStream();
-        var firstLength = -1;
-        await using (var sealing = new EhbpSealingStream(wire, aead, length => firstLength = length))
-        {
-            await sealing.WriteAsync("data: one\n\n"u8.ToArray(), Timeout);
-            // A server sends what an event's write gave it at once; nothing waits for the end of the body.
-            Assert.Single(wire.Writes);
-            Assert.Equal(0, wire.Flushes);
-            await sealing.WriteAsync("data: two\n\n"u8.ToArray(), Timeout);
-            await sealing.WriteAsync(Array.Empty<byte>(), Timeout);
-            await sealing.FlushAsync(Timeout);
-        }
-
-        Assert.Equal(11, firstLength);
-        Assert.Equal(2, wire.Writes.Count);
-        Assert.Equal(1, wire.Flushes);
-        Assert.All(wire.Writes, w => Assert.Equal(Ehbp.FrameLength(11), w.Length));
-        await using var opened = EhbpOpeningStream.ForResponse(new MemoryStream([.. wire.Writes[0]]), state.ResponseAead(new byte[32]));
-        using var plain = new MemoryStream();
-        await opened.CopyToAsync(plain, Timeout); // the first write alone is a complete, authentic frame
-        Assert.Equal("data: one\n\n"u8.ToArray(), plain.ToArray());
-    }
-
-    private sealed class RecordingStream : MemoryStream
-    {
-        public List<byte[]> Writes { get; } = [];
-        public int Flushes { get; private set; }
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            Writes.Add(buffer.ToArray());
-            return base.WriteAsync(buffer, cancellationToken);
-        }
-
-        public override Task FlushAsync(CancellationToken cancellationToken)
-        {
-            Flushes++;
-            return base.FlushAsync(cancellationToken);
-        }
     }
 
     [Theory]
