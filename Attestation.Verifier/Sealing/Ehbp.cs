@@ -50,15 +50,21 @@ public static class Ehbp
     {
         if (exportedSecret.Length != SecretLength || requestEnc.Length != Hpke.Npk || responseNonce.Length != ResponseNonceLength)
             throw new ArgumentException("EHBP response derivation needs a 32-byte secret, a 32-byte enc and a 32-byte nonce.");
-        byte[] salt = [.. requestEnc, .. responseNonce];
+        Span<byte> salt = stackalloc byte[Hpke.Npk + ResponseNonceLength];
+        requestEnc.CopyTo(salt);
+        responseNonce.CopyTo(salt[Hpke.Npk..]);
         Span<byte> prk = stackalloc byte[32];
         HKDF.Extract(HashAlgorithmName.SHA256, exportedSecret, salt, prk);
         var key = new byte[32];
         var nonce = new byte[12];
         HKDF.Expand(HashAlgorithmName.SHA256, prk, key, "key"u8);
         HKDF.Expand(HashAlgorithmName.SHA256, prk, nonce, "nonce"u8);
+        CryptographicOperations.ZeroMemory(prk);
         return new ResponseAead(key, nonce);
     }
+
+    /// <summary>Bytes on the wire for a frame of <paramref name="plaintextLength"/> bytes of plaintext: prefix, ciphertext, tag.</summary>
+    public static int FrameLength(int plaintextLength) => checked(LengthPrefix + plaintextLength + TagLength);
 
     /// <summary>Writes one frame: 4-byte big-endian length, then the ciphertext.</summary>
     public static byte[] Frame(ReadOnlySpan<byte> ciphertext)
@@ -70,12 +76,31 @@ public static class Ehbp
     }
 
     /// <summary>Seals a whole request body for <paramref name="serverPublicKey"/>: the encapsulated key, the framed body (one chunk) and the state that opens the answer.</summary>
-    public static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest(ReadOnlySpan<byte> serverPublicKey, ReadOnlySpan<byte> body)
+    public static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest(ReadOnlySpan<byte> serverPublicKey, ReadOnlySpan<byte> body) =>
+        SealRequest(Hpke.X25519Sha256Aes256Gcm.SetupBaseSender(serverPublicKey, RequestInfo), body);
+
+    /// <summary>As <see cref="SealRequest(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, with a context prepared ahead by <paramref name="pool"/> (made by <see cref="SenderPool"/>).</summary>
+    public static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest(HpkeSenderPool pool, ReadOnlySpan<byte> serverPublicKey, ReadOnlySpan<byte> body)
     {
-        var (enc, context) = Hpke.X25519Sha256Aes256Gcm.SetupBaseSender(serverPublicKey, RequestInfo);
+        ArgumentNullException.ThrowIfNull(pool);
+        return SealRequest(pool.Take(serverPublicKey), body);
+    }
+
+    /// <summary>A pool of request contexts prepared ahead for <paramref name="serverPublicKey"/> (EHBP's suite and info).</summary>
+    public static HpkeSenderPool SenderPool(ReadOnlySpan<byte> serverPublicKey, int capacity = 2) =>
+        new(Hpke.X25519Sha256Aes256Gcm, serverPublicKey, RequestInfo, capacity);
+
+    private static (byte[] Enc, byte[] SealedBody, EhbpRequestState State) SealRequest((byte[] Enc, HpkeContext Context) setup, ReadOnlySpan<byte> body)
+    {
+        var (enc, context) = setup;
         using (context)
         {
-            var sealedBody = body.IsEmpty ? [] : Frame(context.Seal([], body));
+            var sealedBody = body.IsEmpty ? [] : new byte[FrameLength(body.Length)];
+            if (!body.IsEmpty)
+            {
+                BinaryPrimitives.WriteUInt32BigEndian(sealedBody, (uint)(body.Length + TagLength));
+                context.Seal([], body, sealedBody.AsSpan(LengthPrefix));
+            }
             return (enc, sealedBody, new EhbpRequestState(context.Export(ExportLabel, SecretLength), enc));
         }
     }

@@ -161,6 +161,9 @@ public sealed class EhbpSealingStream(Stream inner, Func<ReadOnlyMemory<byte>, b
 /// </summary>
 public sealed class EhbpHandler(byte[] serverPublicKey, HttpMessageHandler inner) : DelegatingHandler(inner)
 {
+    // Request contexts prepared while earlier requests are out, each used once; bound to this handler's key.
+    private readonly HpkeSenderPool _senders = Ehbp.SenderPool(serverPublicKey);
+
     /// <summary>Header this handler adds to a passed-through answer that was not sealed.</summary>
     public const string UnsealedHeader = "x-ehbp-unsealed";
 
@@ -170,7 +173,7 @@ public sealed class EhbpHandler(byte[] serverPublicKey, HttpMessageHandler inner
         if (request.Content is null) return await base.SendAsync(request, cancellationToken);
         var body = await request.Content.ReadAsByteArrayAsync(cancellationToken);
         if (body.Length == 0) return await base.SendAsync(request, cancellationToken);
-        var (enc, sealedBody, state) = Ehbp.SealRequest(serverPublicKey, body);
+        var (enc, sealedBody, state) = Ehbp.SealRequest(_senders, serverPublicKey, body);
         var content = new ByteArrayContent(sealedBody);
         foreach (var header in request.Content.Headers.Where(h => !h.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
             content.Headers.TryAddWithoutValidation(header.Key, header.Value);
@@ -178,7 +181,11 @@ public sealed class EhbpHandler(byte[] serverPublicKey, HttpMessageHandler inner
         request.Headers.Remove(Ehbp.EncapsulatedKeyHeader);
         request.Headers.TryAddWithoutValidation(Ehbp.EncapsulatedKeyHeader, Ehbp.Hex(enc));
 
-        var response = await base.SendAsync(request, cancellationToken);
+        var sending = base.SendAsync(request, cancellationToken);
+        // The request is on its way and its answer takes far longer than this: prepare the next
+        // request's context now, on this thread, rather than on a woken thread-pool thread.
+        _senders.Prepare();
+        var response = await sending;
         var nonceHeader = response.Headers.TryGetValues(Ehbp.ResponseNonceHeader, out var values) ? values.SingleOrDefault() : null;
         if (nonceHeader is null)
         {
@@ -201,5 +208,12 @@ public sealed class EhbpHandler(byte[] serverPublicKey, HttpMessageHandler inner
             opened.Headers.TryAddWithoutValidation(header.Key, header.Value);
         response.Content = opened;
         return response;
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _senders.Dispose();
+        base.Dispose(disposing);
     }
 }

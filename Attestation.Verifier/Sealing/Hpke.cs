@@ -1,8 +1,8 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
-using NSec.Cryptography;
-using ChaCha20Poly1305 = System.Security.Cryptography.ChaCha20Poly1305;
 
 namespace TeeAspire.Attestation.Verifier.Sealing;
 
@@ -22,15 +22,12 @@ public enum HpkeAead : ushort
 /// <summary>An X25519 key pair: the raw 32-byte private scalar and public key (RFC 7748).</summary>
 public sealed class X25519KeyPair
 {
-    private X25519KeyPair(Key key)
+    private X25519KeyPair(byte[] privateKey)
     {
-        Key = key;
-        PrivateKey = key.Export(KeyBlobFormat.RawPrivateKey);
-        PublicKey = key.PublicKey.Export(KeyBlobFormat.RawPublicKey);
+        PrivateKey = privateKey;
+        PublicKey = new byte[Hpke.Npk];
+        X25519.PublicKey(privateKey, PublicKey);
     }
-
-    /// <summary>The libsodium key (NSec), imported once: agreement with it needs no re-import.</summary>
-    internal Key Key { get; }
 
     /// <summary>The raw 32-byte private key. Keep it in memory only.</summary>
     public byte[] PrivateKey { get; }
@@ -39,22 +36,71 @@ public sealed class X25519KeyPair
     public byte[] PublicKey { get; }
 
     /// <summary>A fresh key pair from the system's CSPRNG.</summary>
-    public static X25519KeyPair Generate() =>
-        new(Key.Create(KeyAgreementAlgorithm.X25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }));
+    public static X25519KeyPair Generate() => new(RandomNumberGenerator.GetBytes(Hpke.Npk));
 
     /// <summary>The key pair of a raw 32-byte private key.</summary>
     public static X25519KeyPair FromPrivateKey(ReadOnlySpan<byte> privateKey)
     {
         if (privateKey.Length != Hpke.Npk) throw new ArgumentException("An X25519 private key has 32 bytes.", nameof(privateKey));
-        return new X25519KeyPair(Key.Import(KeyAgreementAlgorithm.X25519, privateKey, KeyBlobFormat.RawPrivateKey, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }));
+        return new X25519KeyPair(privateKey.ToArray());
     }
 }
 
 /// <summary>
+/// X25519 (RFC 7748) from libsodium — the library NSec ships and loads — called directly on raw
+/// keys: NSec wraps every key and shared secret in guarded memory (an mmap and mprotects per
+/// object), which cost more than the scalar multiplication itself on the sealed-request path,
+/// while the raw keys were exported to managed memory anyway.
+/// </summary>
+internal static class X25519
+{
+    private const string Libsodium = "libsodium";
+
+    static X25519()
+    {
+        // Idempotent and thread-safe; NSec calls it too. 0 = initialised now, 1 = already.
+        if (sodium_init() < 0) throw new InvalidOperationException("libsodium failed to initialise.");
+    }
+
+    /// <summary>The public key of <paramref name="privateKey"/> (clamped as RFC 7748 says, by libsodium).</summary>
+    public static void PublicKey(ReadOnlySpan<byte> privateKey, Span<byte> publicKey)
+    {
+        if (privateKey.Length != Hpke.Npk || publicKey.Length != Hpke.Npk) throw new ArgumentException("X25519 keys have 32 bytes.");
+        if (crypto_scalarmult_curve25519_base(ref MemoryMarshal.GetReference(publicKey), in MemoryMarshal.GetReference(privateKey)) != 0)
+            throw new HpkeException("the private key gives no public key");
+    }
+
+    /// <summary>
+    /// The shared secret of <paramref name="privateKey"/> and <paramref name="publicKey"/>; false when it
+    /// is all zero (a small-order public key), which RFC 9180 §7.1.4 requires to refuse. libsodium refuses
+    /// it too (and a set of small-order points); the zero check here holds whatever the library does.
+    /// </summary>
+    public static bool TryAgree(ReadOnlySpan<byte> privateKey, ReadOnlySpan<byte> publicKey, Span<byte> shared)
+    {
+        if (privateKey.Length != Hpke.Npk || publicKey.Length != Hpke.Npk || shared.Length != Hpke.Npk) throw new ArgumentException("X25519 keys have 32 bytes.");
+        var ok = crypto_scalarmult_curve25519(ref MemoryMarshal.GetReference(shared), in MemoryMarshal.GetReference(privateKey), in MemoryMarshal.GetReference(publicKey)) == 0;
+        return ok && shared.IndexOfAnyExcept((byte)0) >= 0;
+    }
+
+    [DllImport(Libsodium, CallingConvention = CallingConvention.Cdecl)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int sodium_init();
+
+    [DllImport(Libsodium, CallingConvention = CallingConvention.Cdecl)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int crypto_scalarmult_curve25519_base(ref byte q, in byte n);
+
+    [DllImport(Libsodium, CallingConvention = CallingConvention.Cdecl)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int crypto_scalarmult_curve25519(ref byte q, in byte n, in byte p);
+}
+
+/// <summary>
 /// HPKE (RFC 9180) base mode with DHKEM(X25519, HKDF-SHA256) and HKDF-SHA256: the labeled
-/// extract/expand, the KEM, the key schedule and the context. X25519 comes from libsodium through
-/// NSec (raw keys, rejects the all-zero shared secret; about five times faster than BouncyCastle's
-/// managed code, which the sealed-request latency showed); HKDF and the AEADs from .NET.
+/// extract/expand, the KEM, the key schedule and the context. X25519 comes from libsodium (raw keys,
+/// rejects the all-zero shared secret; about five times faster than BouncyCastle's managed code,
+/// which the sealed-request latency showed); HKDF and the AEADs from .NET. Intermediate secrets
+/// live on the stack and are zeroed after use.
 /// </summary>
 public sealed class Hpke
 {
@@ -69,10 +115,17 @@ public sealed class Hpke
 
     private const int Nh = 32;
     private const int Nsecret = 32;
-    private static readonly byte[] Version = "HPKE-v1"u8.ToArray();
-    private static readonly byte[] KemSuiteId = [.. "KEM"u8, 0x00, 0x20];
+    // The key schedule context: mode ‖ psk_id_hash ‖ info_hash.
+    private const int ContextLength = 1 + 2 * Nh;
+    // Longest labeled input kept on the stack; longer ones (a long info or exporter context) are rented.
+    private const int StackLimit = 256;
+    private static ReadOnlySpan<byte> Version => "HPKE-v1"u8;
+    private static ReadOnlySpan<byte> KemSuiteId => [(byte)'K', (byte)'E', (byte)'M', 0x00, 0x20];
 
     private readonly byte[] _suiteId;
+    // The key schedule context of the last info seen: a function of public constants only, the same
+    // for every EHBP request, so computed once instead of two HKDF extracts per setup.
+    private volatile ScheduleContext? _lastContext;
 
     /// <summary>A suite with DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and <paramref name="aead"/>.</summary>
     public Hpke(HpkeAead aead)
@@ -95,18 +148,33 @@ public sealed class Hpke
     public int Nn => 12;
 
     /// <summary>SetupBaseS: a fresh ephemeral key, the encapsulated key and the sender's context.</summary>
-    public (byte[] Enc, HpkeContext Context) SetupBaseSender(ReadOnlySpan<byte> recipientPublicKey, ReadOnlySpan<byte> info) =>
-        SetupBaseSender(recipientPublicKey, info, X25519KeyPair.Generate());
+    public (byte[] Enc, HpkeContext Context) SetupBaseSender(ReadOnlySpan<byte> recipientPublicKey, ReadOnlySpan<byte> info)
+    {
+        Span<byte> ephemeral = stackalloc byte[Npk];
+        RandomNumberGenerator.Fill(ephemeral);
+        try
+        {
+            return SetupBaseSender(recipientPublicKey, info, ephemeral);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(ephemeral);
+        }
+    }
 
     /// <summary>SetupBaseS with a given ephemeral key pair (known-answer tests only: never reuse an ephemeral key).</summary>
     public (byte[] Enc, HpkeContext Context) SetupBaseSender(ReadOnlySpan<byte> recipientPublicKey, ReadOnlySpan<byte> info, X25519KeyPair ephemeral)
     {
         ArgumentNullException.ThrowIfNull(ephemeral);
+        return SetupBaseSender(recipientPublicKey, info, ephemeral.PrivateKey);
+    }
+
+    private (byte[] Enc, HpkeContext Context) SetupBaseSender(ReadOnlySpan<byte> recipientPublicKey, ReadOnlySpan<byte> info, ReadOnlySpan<byte> ephemeralPrivateKey)
+    {
         if (recipientPublicKey.Length != Npk) throw new HpkeException("the recipient public key is not 32 bytes");
-        var dh = Dh(ephemeral, recipientPublicKey);
-        var enc = ephemeral.PublicKey;
-        var sharedSecret = ExtractAndExpand(dh, [.. enc, .. recipientPublicKey]);
-        return (enc, KeySchedule(sharedSecret, info));
+        var enc = new byte[Npk];
+        X25519.PublicKey(ephemeralPrivateKey, enc);
+        return (enc, Setup(ephemeralPrivateKey, recipientPublicKey, enc, recipientPublicKey, info));
     }
 
     /// <summary>SetupBaseR: the recipient's context for an encapsulated key. Throws <see cref="HpkeException"/> on a bad <paramref name="enc"/>.</summary>
@@ -114,81 +182,126 @@ public sealed class Hpke
     {
         ArgumentNullException.ThrowIfNull(recipient);
         if (enc.Length != Npk) throw new HpkeException("the encapsulated key is not 32 bytes");
-        var dh = Dh(recipient, enc);
-        var sharedSecret = ExtractAndExpand(dh, [.. enc, .. recipient.PublicKey]);
-        return KeySchedule(sharedSecret, info);
+        return Setup(recipient.PrivateKey, enc, enc, recipient.PublicKey, info);
     }
 
     /// <summary>DeriveKeyPair (RFC 9180 §7.1.3) for X25519.</summary>
     public static X25519KeyPair DeriveKeyPair(ReadOnlySpan<byte> ikm)
     {
-        var prk = LabeledExtract(KemSuiteId, [], "dkp_prk"u8, ikm);
-        return X25519KeyPair.FromPrivateKey(LabeledExpand(KemSuiteId, prk, "sk"u8, [], Npk));
+        Span<byte> prk = stackalloc byte[Nh];
+        Span<byte> sk = stackalloc byte[Npk];
+        LabeledExtract(KemSuiteId, [], "dkp_prk"u8, ikm, prk);
+        LabeledExpand(KemSuiteId, prk, "sk"u8, [], sk);
+        var pair = X25519KeyPair.FromPrivateKey(sk);
+        CryptographicOperations.ZeroMemory(prk);
+        CryptographicOperations.ZeroMemory(sk);
+        return pair;
     }
 
-    private static byte[] Dh(X25519KeyPair own, ReadOnlySpan<byte> publicKey)
+    /// <summary>Encap/Decap's DH and ExtractAndExpand (kem_context = enc ‖ pkR), then the key schedule.</summary>
+    private HpkeContext Setup(ReadOnlySpan<byte> ownPrivateKey, ReadOnlySpan<byte> otherPublicKey, ReadOnlySpan<byte> enc, ReadOnlySpan<byte> recipientPublicKey, ReadOnlySpan<byte> info)
     {
-        if (!NSec.Cryptography.PublicKey.TryImport(KeyAgreementAlgorithm.X25519, publicKey, KeyBlobFormat.RawPublicKey, out var other) || other is null)
-            throw new HpkeException("the public key is not an X25519 key");
-        SharedSecret? shared;
+        Span<byte> dh = stackalloc byte[Npk];
+        Span<byte> prk = stackalloc byte[Nh];
+        Span<byte> sharedSecret = stackalloc byte[Nsecret];
+        Span<byte> kemContext = stackalloc byte[2 * Npk];
         try
         {
-            shared = KeyAgreementAlgorithm.X25519.Agree(own.Key, other, new SharedSecretCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
+            if (!X25519.TryAgree(ownPrivateKey, otherPublicKey, dh)) throw new HpkeException("the Diffie-Hellman output is zero");
+            enc.CopyTo(kemContext);
+            recipientPublicKey.CopyTo(kemContext[Npk..]);
+            LabeledExtract(KemSuiteId, [], "eae_prk"u8, dh, prk);
+            LabeledExpand(KemSuiteId, prk, "shared_secret"u8, kemContext, sharedSecret);
+            return KeySchedule(sharedSecret, info);
         }
-        catch (CryptographicException)
+        finally
         {
-            shared = null;
-        }
-        // A small-order public key gives the all-zero secret, which RFC 9180 §7.1.4 requires to reject
-        // (libsodium refuses it; a zero output is refused here too, whatever the library does).
-        if (shared is null) throw new HpkeException("the Diffie-Hellman output is zero");
-        using (shared)
-        {
-            var secret = shared.Export(SharedSecretBlobFormat.RawSharedSecret);
-            if (secret.AsSpan().IndexOfAnyExcept((byte)0) < 0) throw new HpkeException("the Diffie-Hellman output is zero");
-            return secret;
+            CryptographicOperations.ZeroMemory(dh);
+            CryptographicOperations.ZeroMemory(prk);
+            CryptographicOperations.ZeroMemory(sharedSecret);
         }
     }
 
-    private static byte[] ExtractAndExpand(byte[] dh, ReadOnlySpan<byte> kemContext)
+    private HpkeContext KeySchedule(ReadOnlySpan<byte> sharedSecret, ReadOnlySpan<byte> info)
     {
-        var prk = LabeledExtract(KemSuiteId, [], "eae_prk"u8, dh);
-        return LabeledExpand(KemSuiteId, prk, "shared_secret"u8, kemContext, Nsecret);
+        var context = ScheduleContextFor(info);
+        Span<byte> secret = stackalloc byte[Nh];
+        try
+        {
+            LabeledExtract(_suiteId, sharedSecret, "secret"u8, [], secret);
+            var key = new byte[Nk];
+            var baseNonce = new byte[Nn];
+            var exporterSecret = new byte[Nh];
+            LabeledExpand(_suiteId, secret, "key"u8, context, key);
+            LabeledExpand(_suiteId, secret, "base_nonce"u8, context, baseNonce);
+            LabeledExpand(_suiteId, secret, "exp"u8, context, exporterSecret);
+            return new HpkeContext(this, key, baseNonce, exporterSecret);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(secret);
+        }
     }
 
-    private HpkeContext KeySchedule(byte[] sharedSecret, ReadOnlySpan<byte> info)
+    /// <summary>mode_base ‖ LabeledExtract("", "psk_id_hash", "") ‖ LabeledExtract("", "info_hash", info).</summary>
+    private byte[] ScheduleContextFor(ReadOnlySpan<byte> info)
     {
+        if (_lastContext is { } last && info.SequenceEqual(last.Info)) return last.Context;
         const byte modeBase = 0x00;
-        var pskIdHash = LabeledExtract(_suiteId, [], "psk_id_hash"u8, []);
-        var infoHash = LabeledExtract(_suiteId, [], "info_hash"u8, info);
-        byte[] context = [modeBase, .. pskIdHash, .. infoHash];
-        var secret = LabeledExtract(_suiteId, sharedSecret, "secret"u8, []);
-        return new HpkeContext(
-            this,
-            LabeledExpand(_suiteId, secret, "key"u8, context, Nk),
-            LabeledExpand(_suiteId, secret, "base_nonce"u8, context, Nn),
-            LabeledExpand(_suiteId, secret, "exp"u8, context, Nh));
+        var context = new byte[ContextLength];
+        context[0] = modeBase;
+        LabeledExtract(_suiteId, [], "psk_id_hash"u8, [], context.AsSpan(1, Nh));
+        LabeledExtract(_suiteId, [], "info_hash"u8, info, context.AsSpan(1 + Nh, Nh));
+        _lastContext = new ScheduleContext(info.ToArray(), context);
+        return context;
     }
 
-    internal byte[] Expand(byte[] prk, ReadOnlySpan<byte> label, ReadOnlySpan<byte> info, int length) =>
-        LabeledExpand(_suiteId, prk, label, info, length);
+    private sealed record ScheduleContext(byte[] Info, byte[] Context);
 
-    private static byte[] LabeledExtract(ReadOnlySpan<byte> suiteId, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> label, ReadOnlySpan<byte> ikm)
+    internal void Expand(ReadOnlySpan<byte> prk, ReadOnlySpan<byte> label, ReadOnlySpan<byte> info, Span<byte> output) =>
+        LabeledExpand(_suiteId, prk, label, info, output);
+
+    private static void LabeledExtract(ReadOnlySpan<byte> suiteId, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> label, ReadOnlySpan<byte> ikm, Span<byte> prk)
     {
-        byte[] labeled = [.. Version, .. suiteId, .. label, .. ikm];
-        var prk = new byte[Nh];
-        HKDF.Extract(HashAlgorithmName.SHA256, labeled, salt, prk);
-        return prk;
+        var length = Version.Length + suiteId.Length + label.Length + ikm.Length;
+        byte[]? rented = null;
+        var labeled = length <= StackLimit ? stackalloc byte[StackLimit] : (rented = ArrayPool<byte>.Shared.Rent(length));
+        labeled = labeled[..length];
+        try
+        {
+            Version.CopyTo(labeled);
+            suiteId.CopyTo(labeled[Version.Length..]);
+            label.CopyTo(labeled[(Version.Length + suiteId.Length)..]);
+            ikm.CopyTo(labeled[(Version.Length + suiteId.Length + label.Length)..]);
+            HKDF.Extract(HashAlgorithmName.SHA256, labeled, salt, prk);
+        }
+        finally
+        {
+            // The labeled input carries the DH output or the shared secret.
+            CryptographicOperations.ZeroMemory(labeled);
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
-    private static byte[] LabeledExpand(ReadOnlySpan<byte> suiteId, byte[] prk, ReadOnlySpan<byte> label, ReadOnlySpan<byte> info, int length)
+    private static void LabeledExpand(ReadOnlySpan<byte> suiteId, ReadOnlySpan<byte> prk, ReadOnlySpan<byte> label, ReadOnlySpan<byte> info, Span<byte> output)
     {
-        Span<byte> l = stackalloc byte[2];
-        BinaryPrimitives.WriteUInt16BigEndian(l, checked((ushort)length));
-        byte[] labeled = [.. l, .. Version, .. suiteId, .. label, .. info];
-        var output = new byte[length];
-        HKDF.Expand(HashAlgorithmName.SHA256, prk, output, labeled);
-        return output;
+        var length = 2 + Version.Length + suiteId.Length + label.Length + info.Length;
+        byte[]? rented = null;
+        var labeled = length <= StackLimit ? stackalloc byte[StackLimit] : (rented = ArrayPool<byte>.Shared.Rent(length));
+        labeled = labeled[..length];
+        try
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(labeled, checked((ushort)output.Length));
+            Version.CopyTo(labeled[2..]);
+            suiteId.CopyTo(labeled[(2 + Version.Length)..]);
+            label.CopyTo(labeled[(2 + Version.Length + suiteId.Length)..]);
+            info.CopyTo(labeled[(2 + Version.Length + suiteId.Length + label.Length)..]);
+            HKDF.Expand(HashAlgorithmName.SHA256, prk, output, labeled);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 }
 
@@ -229,12 +342,21 @@ public sealed class HpkeContext : IDisposable
     public byte[] Seal(ReadOnlySpan<byte> aad, ReadOnlySpan<byte> plaintext)
     {
         var output = new byte[plaintext.Length + 16];
+        Seal(aad, plaintext, output);
+        return output;
+    }
+
+    /// <summary>Encrypts the next message into <paramref name="destination"/>: exactly the plaintext's length plus 16 bytes.</summary>
+    public void Seal(ReadOnlySpan<byte> aad, ReadOnlySpan<byte> plaintext, Span<byte> destination)
+    {
+        if (destination.Length != plaintext.Length + 16) throw new ArgumentException("The destination holds exactly the ciphertext and its 16-byte tag.", nameof(destination));
         Span<byte> nonce = stackalloc byte[12];
         NextNonce(nonce);
-        if (_aead is AesGcm gcm) gcm.Encrypt(nonce, plaintext, output.AsSpan(0, plaintext.Length), output.AsSpan(plaintext.Length), aad);
-        else ((ChaCha20Poly1305)_aead).Encrypt(nonce, plaintext, output.AsSpan(0, plaintext.Length), output.AsSpan(plaintext.Length), aad);
+        var body = destination[..plaintext.Length];
+        var tag = destination[plaintext.Length..];
+        if (_aead is AesGcm gcm) gcm.Encrypt(nonce, plaintext, body, tag, aad);
+        else ((ChaCha20Poly1305)_aead).Encrypt(nonce, plaintext, body, tag, aad);
         _sequence++;
-        return output;
     }
 
     /// <summary>Decrypts the next message; null when it does not authenticate (the sequence then does not advance).</summary>
@@ -260,8 +382,12 @@ public sealed class HpkeContext : IDisposable
     }
 
     /// <summary>Export (RFC 9180 §5.3): a secret of <paramref name="length"/> bytes bound to this context and <paramref name="exporterContext"/>.</summary>
-    public byte[] Export(ReadOnlySpan<byte> exporterContext, int length) =>
-        _suite.Expand(_exporterSecret, "sec"u8, exporterContext, length);
+    public byte[] Export(ReadOnlySpan<byte> exporterContext, int length)
+    {
+        var output = new byte[length];
+        _suite.Expand(_exporterSecret, "sec"u8, exporterContext, output);
+        return output;
+    }
 
     /// <summary>Export with a UTF-8 context string.</summary>
     public byte[] Export(string exporterContext, int length) => Export(Encoding.UTF8.GetBytes(exporterContext), length);

@@ -81,6 +81,25 @@ public sealed class SealedBodiesTests
     }
 
     [Fact]
+    public async Task ASealedStreamsFirstEventArrivesBeforeTheAnswerEnds()
+    {
+        // 4 tokens a second for 2,400 tokens: the whole answer takes ten minutes, so a first event
+        // within the test's minute was sealed and sent as it was written, not held for the end.
+        await using var host = await GatewayHost.StartAsync(backend: o => { o.TokensPerSecond = 4; o.AnswerTokens = 2400; });
+        var (_, key) = await host.CreateKeyAsync();
+        using var http = Sealed(host.Gateway, await GatewayKeyAsync(host.Client()), key);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current);
+        timeout.CancelAfter(TimeSpan.FromMinutes(1));
+
+        using var response = await http.SendAsync(Post(StreamJson), HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        await using var events = Sse.ReadDataAsync(response, timeout.Token).GetAsyncEnumerator(timeout.Token);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(await events.MoveNextAsync());
+        Assert.NotEqual("[DONE]", events.Current);
+    }
+
+    [Fact]
     public async Task AnswersOfLaterStagesAreSealedToo()
     {
         await using var host = await GatewayHost.StartAsync();

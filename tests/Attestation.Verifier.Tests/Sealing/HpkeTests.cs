@@ -126,6 +126,26 @@ public sealed class HpkeTests
         Assert.Throws<HpkeException>(() => Hpke.X25519Sha256Aes256Gcm.SetupBaseReceiver(new byte[33], X25519KeyPair.Generate(), []));
     }
 
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(32, 13)]
+    [InlineData(33, 13)]
+    [InlineData(100, 0)]
+    [InlineData(8160, 40)]
+    [InlineData(64, 700)] // a context too long for the stack buffers
+    public void ExportsOfAnyLengthAreDotNetsHkdfExpandOfTheLabeledContext(int length, int contextLength)
+    {
+        var recipient = X25519KeyPair.Generate();
+        var (_, sender) = Hpke.X25519Sha256Aes256Gcm.SetupBaseSender(recipient.PublicKey, "ehbp request"u8);
+        using (sender)
+        {
+            var context = System.Security.Cryptography.RandomNumberGenerator.GetBytes(contextLength);
+            byte[] info = [(byte)(length >> 8), (byte)length, .. "HPKE-v1"u8, .. "HPKE"u8, 0x00, 0x20, 0x00, 0x01, 0x00, 0x02, .. "sec"u8, .. context];
+            var expected = System.Security.Cryptography.HKDF.Expand(System.Security.Cryptography.HashAlgorithmName.SHA256, sender.ExporterSecret.ToArray(), length, info);
+            Assert.Equal(expected, sender.Export(context, length));
+        }
+    }
+
     [Fact]
     public void ARandomRoundTripOpensAndExportsTheSameOnBothSides()
     {
