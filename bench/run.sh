@@ -122,9 +122,9 @@ echo "{\"ticks\": $TICKS, \"by_process\": {${SPLIT%, }}, \"clk_tck\": $(getconf 
 # same double — what any two-service .NET path costs on this machine before our own work.
 echo "bench: floor: two bare .NET proxy hops in front of the double…"
 env BAREHOP_UPSTREAM=$DOUBLE ASPNETCORE_URLS=http://127.0.0.1:$((P + 80)) dotnet "$BAREHOP_DLL" >"$WORK/barehop-1.log" 2>&1 &
-HOP1=$!; PIDS+=($HOP1)
+HOP1=$!; PIDS+=("$HOP1")
 env BAREHOP_UPSTREAM=http://127.0.0.1:$((P + 80)) ASPNETCORE_URLS=http://127.0.0.1:$((P + 81)) dotnet "$BAREHOP_DLL" >"$WORK/barehop-2.log" 2>&1 &
-HOP2=$!; PIDS+=($HOP2)
+HOP2=$!; PIDS+=("$HOP2")
 wait_http "http://127.0.0.1:$((P + 81))/api/version"
 "${LOAD[@]}" fixed url=http://127.0.0.1:$((P + 81)) key=none count=3000 concurrency=8 model=deepseek-r1:1.5b >"$WORK/floor-warmup.json"
 "${LOAD[@]}" overhead url=http://127.0.0.1:$((P + 81)) key=none direct=$DOUBLE count=$C1_COUNT model=deepseek-r1:1.5b >"$WORK/floor-c1.json"
