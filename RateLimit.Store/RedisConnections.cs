@@ -18,9 +18,9 @@ public static class RedisConnections
         config.BacklogPolicy = BacklogPolicy.FailFast;
         // StackExchange.Redis's own socket threads, not the .NET thread pool (SocketManager.ThreadPool):
         // the pool variant cut the gateway's syscalls per request from 29 to 20 and its context
-        // switches from 16 to 9, but the connection then needs free pool threads to come up — a
-        // gateway started in a busy process (CI's test hosts) was still disconnected after the wait
-        // below and answered 500. Kept on the dedicated threads (bench/README.md).
+        // switches from 16 to 9, but Redis replies then wait for a free pool thread: in a busy process
+        // (CI's test hosts) a key creation timed out after 2 s awaiting its reply and answered 500.
+        // Kept on the dedicated threads (bench/README.md).
         var connection = ConnectionMultiplexer.Connect(config);
         SpinWait.SpinUntil(() => connection.IsConnected, waitForFirstConnection ?? TimeSpan.FromSeconds(5));
         return connection;
