@@ -29,32 +29,51 @@ public sealed class AttestationHost : IAsyncDisposable
     {
         var tpm = await SwtpmServer.StartAsync();
         var redis = await RedisServer.StartAsync();
-        for (var attempt = 1; ; attempt++)
+        try
         {
-            var port = FreePort.Next();
-            var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+            for (var attempt = 1; ; attempt++)
             {
-                b.UseSetting("ConnectionStrings:redis", redis.ConnectionString);
-                b.UseSetting("Attestation:Tpm:Tcti", tpm.Tcti);
-                b.UseSetting("Attestation:InternalToken", InternalToken);
-                foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) b.UseSetting(k, v);
-            });
-            if (kestrel)
-            {
-                factory.UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, port));
+                var port = FreePort.Next();
+                var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
+                {
+                    b.UseSetting("ConnectionStrings:redis", redis.ConnectionString);
+                    b.UseSetting("Attestation:Tpm:Tcti", tpm.Tcti);
+                    b.UseSetting("Attestation:InternalToken", InternalToken);
+                    foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) b.UseSetting(k, v);
+                });
+                if (kestrel)
+                {
+                    factory.UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, port));
+                    try
+                    {
+                        factory.StartServer();
+                    }
+                    catch (IOException) when (attempt < 5)
+                    {
+                        await factory.DisposeAsync();
+                        continue;
+                    }
+                }
+                var host = new AttestationHost(tpm, redis, factory, kestrel ? new Uri($"http://127.0.0.1:{port}") : null);
                 try
                 {
-                    factory.StartServer();
+                    await host.WaitReadyAsync();
                 }
-                catch (IOException) when (attempt < 5)
+                catch
                 {
-                    await factory.DisposeAsync();
-                    continue;
+                    try { await factory.DisposeAsync(); } catch (Exception) { /* the start failure is what the caller sees */ }
+                    throw;
                 }
+                return host;
             }
-            var host = new AttestationHost(tpm, redis, factory, kestrel ? new Uri($"http://127.0.0.1:{port}") : null);
-            await host.WaitReadyAsync();
-            return host;
+        }
+        catch
+        {
+            // A host that does not start (a test of exactly that) must not leave its swtpm and
+            // redis-server running after the test run.
+            await tpm.DisposeAsync();
+            await redis.DisposeAsync();
+            throw;
         }
     }
 
