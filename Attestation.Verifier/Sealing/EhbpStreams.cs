@@ -174,10 +174,7 @@ public sealed class EhbpHandler(byte[] serverPublicKey, HttpMessageHandler inner
         var body = await request.Content.ReadAsByteArrayAsync(cancellationToken);
         if (body.Length == 0) return await base.SendAsync(request, cancellationToken);
         var (enc, sealedBody, state) = Ehbp.SealRequest(_senders, serverPublicKey, body);
-        var content = new ByteArrayContent(sealedBody);
-        foreach (var header in request.Content.Headers.Where(h => !h.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
-            content.Headers.TryAddWithoutValidation(header.Key, header.Value);
-        request.Content = content;
+        request.Content = new ByteArrayContent(sealedBody).WithHeadersOf(request.Content);
         request.Headers.Remove(Ehbp.EncapsulatedKeyHeader);
         request.Headers.TryAddWithoutValidation(Ehbp.EncapsulatedKeyHeader, Ehbp.Hex(enc));
 
@@ -203,10 +200,8 @@ public sealed class EhbpHandler(byte[] serverPublicKey, HttpMessageHandler inner
             response.Dispose();
             throw new EhbpException("the server's response nonce is malformed");
         }
-        var opened = new StreamContent(EhbpOpeningStream.ForResponse(await response.Content.ReadAsStreamAsync(cancellationToken), state.ResponseAead(nonce)));
-        foreach (var header in response.Content.Headers.Where(h => !h.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
-            opened.Headers.TryAddWithoutValidation(header.Key, header.Value);
-        response.Content = opened;
+        response.Content = new StreamContent(EhbpOpeningStream.ForResponse(await response.Content.ReadAsStreamAsync(cancellationToken), state.ResponseAead(nonce)))
+            .WithHeadersOf(response.Content);
         return response;
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using TeeAspire.Attestation.Verifier.Sealing;
 using TeeAspire.OpenAi;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
@@ -132,13 +133,7 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             if (request.Options.TryGetValue(Body, out var body) && request.Content is { } streamed)
-            {
-                var content = new ByteArrayContent(body.Array!, body.Offset, body.Count);
-                foreach (var header in streamed.Headers)
-                    if (!string.Equals(header.Key, "Content-Length", StringComparison.OrdinalIgnoreCase))
-                        content.Headers.TryAddWithoutValidation(header.Key, header.Value);
-                request.Content = content;
-            }
+                request.Content = new ByteArrayContent(body.Array!, body.Offset, body.Count).WithHeadersOf(streamed);
             return base.SendAsync(request, cancellationToken);
         }
     }
