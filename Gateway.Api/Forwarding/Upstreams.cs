@@ -14,15 +14,6 @@ namespace Gateway.Api.Forwarding;
 /// Where the internal services are, by Aspire's service-discovery convention
 /// (<c>services__inference-worker__http__0</c>, <c>services__attestation__http__0</c>).
 /// </summary>
-/// <summary>A request body read into memory by the gateway (<see cref="Of"/> finds it again when forwarding).</summary>
-public static class BufferedBody
-{
-    public static Stream Wrap(byte[] body) => new MemoryStream(body, 0, body.Length, writable: false, publiclyVisible: true);
-
-    public static ArraySegment<byte>? Of(HttpContext context) =>
-        context.Request.Body is MemoryStream { Position: 0 } buffered && buffered.TryGetBuffer(out var bytes) ? bytes : (ArraySegment<byte>?)null;
-}
-
 public sealed class Upstreams(IConfiguration configuration)
 {
     public string? Worker => Find("inference-worker");
@@ -137,4 +128,13 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
             return base.SendAsync(request, cancellationToken);
         }
     }
+}
+
+/// <summary>A request body read into memory by the gateway (<see cref="Of"/> finds it again when forwarding).</summary>
+public static class BufferedBody
+{
+    public static Stream Wrap(byte[] body) => new MemoryStream(body, 0, body.Length, writable: false, publiclyVisible: true);
+
+    public static ArraySegment<byte>? Of(HttpContext context) =>
+        context.Request.Body is MemoryStream { Position: 0 } buffered && buffered.TryGetBuffer(out var bytes) ? bytes : (ArraySegment<byte>?)null;
 }
