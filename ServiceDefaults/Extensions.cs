@@ -77,21 +77,24 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>Whether telemetry goes anywhere: an OTLP endpoint, or <c>TEE_OTEL_CONSOLE=true</c>.</summary>
-    public static bool ExportsTelemetry(IConfiguration configuration) =>
-        !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])
-        || string.Equals(configuration["TEE_OTEL_CONSOLE"], "true", StringComparison.OrdinalIgnoreCase);
+    private static bool ExportsTelemetry(IConfiguration configuration) => ExportsOverOtlp(configuration) || ExportsToConsole(configuration);
+
+    private static bool ExportsOverOtlp(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+
+    private static bool ExportsToConsole(IConfiguration configuration) =>
+        string.Equals(configuration["TEE_OTEL_CONSOLE"], "true", StringComparison.OrdinalIgnoreCase);
 
     private static TBuilder AddOpenTelemetryExporters<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         // The Aspire dashboard (and the VM's collector) receive telemetry over OTLP; without an
         // endpoint nothing is exported.
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        if (ExportsOverOtlp(builder.Configuration))
         {
             builder.Services.AddOpenTelemetry().UseOtlpExporter();
         }
         // TEE_OTEL_CONSOLE=true writes spans and metrics to stdout: for debugging, and for the privacy
         // and tracing tests, which read them from the processes' logs.
-        if (string.Equals(builder.Configuration["TEE_OTEL_CONSOLE"], "true", StringComparison.OrdinalIgnoreCase))
+        if (ExportsToConsole(builder.Configuration))
         {
             builder.Services.AddOpenTelemetry()
                 .WithTracing(t => t.AddConsoleExporter())
