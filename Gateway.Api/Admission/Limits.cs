@@ -58,8 +58,8 @@ public sealed partial class Limits : IDisposable
         if (admission.Degraded) LogDegradedOnce();
         if (!admission.Unavailable)
         {
-            WriteHeaders(context, "requests", admission.Requests);
-            if (admission.Tokens is { } tokens) WriteHeaders(context, "tokens", tokens);
+            WriteHeaders(context, RequestHeaders, admission.Requests);
+            if (admission.Tokens is { } tokens) WriteHeaders(context, TokenHeaders, tokens);
         }
         if (admission.IsAcquired)
         {
@@ -103,24 +103,17 @@ public sealed partial class Limits : IDisposable
         return OpenAiErrors.Result(429, $"{message} Retry after {seconds} s.", kind, null, "rate_limit_exceeded");
     }
 
-    private static void WriteHeaders(HttpContext context, string kind, RedisRateLimitLease lease)
+    // OpenAI's x-ratelimit-* names, built once rather than per request.
+    private static readonly (string Limit, string Remaining, string Reset) RequestHeaders = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests");
+    private static readonly (string Limit, string Remaining, string Reset) TokenHeaders = ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens");
+
+    private static void WriteHeaders(HttpContext context, (string Limit, string Remaining, string Reset) names, RedisRateLimitLease lease)
     {
         var headers = context.Response.Headers;
-        var (limit, remaining, reset) = HeaderNames(kind);
-        headers[limit] = lease.Limit.ToString(CultureInfo.InvariantCulture);
-        headers[remaining] = lease.Remaining.ToString(CultureInfo.InvariantCulture);
-        headers[reset] = Duration(lease.Reset);
+        headers[names.Limit] = lease.Limit.ToString(CultureInfo.InvariantCulture);
+        headers[names.Remaining] = lease.Remaining.ToString(CultureInfo.InvariantCulture);
+        headers[names.Reset] = Duration(lease.Reset);
     }
-
-    // Built once, not per request.
-    private static (string Limit, string Remaining, string Reset) HeaderNames(string kind) => kind switch
-    {
-        "requests" => RequestHeaderNames,
-        "tokens" => TokenHeaderNames,
-        _ => ($"x-ratelimit-limit-{kind}", $"x-ratelimit-remaining-{kind}", $"x-ratelimit-reset-{kind}"),
-    };
-    private static readonly (string, string, string) RequestHeaderNames = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests");
-    private static readonly (string, string, string) TokenHeaderNames = ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens");
 
     /// <summary>OpenAI's reset format: <c>20ms</c>, <c>1.5s</c>, <c>6m0s</c>.</summary>
     public static string Duration(TimeSpan span)
