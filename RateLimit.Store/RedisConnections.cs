@@ -8,7 +8,8 @@ public static class RedisConnections
     /// <summary>
     /// Connects without aborting when Redis is down at start, waits briefly for the first
     /// connection, and then fails commands at once while disconnected (no backlog), so a decision
-    /// falls back at once instead of waiting for a timeout.
+    /// falls back at once instead of waiting for a timeout. Call it from a start-up thread, not
+    /// from a pool thread (it blocks while waiting).
     /// </summary>
     public static ConnectionMultiplexer Connect(string connectionString, TimeSpan? waitForFirstConnection = null)
     {
@@ -16,11 +17,17 @@ public static class RedisConnections
         var config = ConfigurationOptions.Parse(connectionString);
         config.AbortOnConnectFail = false;
         config.BacklogPolicy = BacklogPolicy.FailFast;
-        // StackExchange.Redis's own socket threads, not the .NET thread pool (SocketManager.ThreadPool):
-        // the pool variant cut the gateway's syscalls per request from 29 to 20 and its context
-        // switches from 16 to 9, but Redis replies then wait for a free pool thread: in a busy process
-        // (CI's test hosts) a key creation timed out after 2 s awaiting its reply and answered 500.
-        // Kept on the dedicated threads (bench/README.md).
+        // Socket I/O on the .NET thread pool instead of StackExchange.Redis's dedicated socket
+        // threads: otherwise every command hops to one of those threads to be sent and back to the
+        // pool to be completed. Measured on the stack (8 connections): gateway 29 → 20 syscalls and
+        // 16 → 9 context switches per request (bench/README.md). The price: a reply waits for a free
+        // pool thread, so nothing in the services may block a pool thread on Redis — no synchronous
+        // Redis call on a request or event path (the one there was, ApiKeyStore's SUBSCRIBE at start
+        // and after a reconnect, is asynchronous now: when this was first tried, a busy CI test
+        // process timed a reply out with 4 pool threads busy and a synchronous operation on the
+        // connection), and this method, which blocks its caller until connected, is called from each
+        // service's start-up thread (the WarmUp extensions).
+        config.SocketManager = SocketManager.ThreadPool;
         var connection = ConnectionMultiplexer.Connect(config);
         SpinWait.SpinUntil(() => connection.IsConnected, waitForFirstConnection ?? TimeSpan.FromSeconds(5));
         return connection;

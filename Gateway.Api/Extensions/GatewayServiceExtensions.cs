@@ -62,7 +62,8 @@ public static class GatewayServiceExtensions
     /// </summary>
     public static WebApplication WarmUpGateway(this WebApplication app)
     {
-        app.Services.GetRequiredService<ApiKeyStore>();
+        // On the start-up thread, not a pool thread: Redis replies are read on the pool.
+        app.Services.GetRequiredService<ApiKeyStore>().Subscribed.Wait(TimeSpan.FromSeconds(5));
         app.Services.GetRequiredService<Limits>();
         app.Services.GetRequiredService<UpstreamForwarder>();
         return app;

@@ -48,27 +48,33 @@ public sealed class ApiKeyStore : IDisposable
         _time = time;
         _options = options.Value;
         _subscriber = redis.GetSubscriber();
-        EnsureSubscribed();
+        Subscribed = SubscribeAsync();
         // After a reconnect, messages may have been missed: drop the whole cache (and subscribe if the first try failed).
         redis.ConnectionRestored += (_, _) =>
         {
             ForgetAll();
-            EnsureSubscribed();
+            if (Volatile.Read(ref _subscribed) == 0) _ = SubscribeAsync();
         };
     }
 
     private int _subscribed;
 
-    private void EnsureSubscribed()
+    /// <summary>
+    /// The first try at subscribing to revocations, done when it succeeded or failed (Redis down).
+    /// Awaited before the first request (<c>WarmUpGateway</c>); never waited on by a pool thread —
+    /// Redis replies are read on the thread pool, so a pool thread blocked on one could starve it.
+    /// </summary>
+    public Task Subscribed { get; }
+
+    private async Task SubscribeAsync()
     {
-        if (Volatile.Read(ref _subscribed) == 1) return;
         try
         {
-            _subscriber.Subscribe(RedisChannel.Literal(Channel), (_, hash) =>
+            await _subscriber.SubscribeAsync(RedisChannel.Literal(Channel), (_, hash) =>
             {
                 _cache.TryRemove(hash.ToString(), out (ApiKeyRecord?, long) _);
                 ForgetMiss(hash.ToString());
-            });
+            }).ConfigureAwait(false);
             Volatile.Write(ref _subscribed, 1);
         }
         catch (RedisException)

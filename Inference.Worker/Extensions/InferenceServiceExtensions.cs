@@ -51,6 +51,7 @@ public static class InferenceServiceExtensions
     /// </summary>
     public static WebApplication WarmUpInference(this WebApplication app)
     {
+        app.Services.GetService<IConnectionMultiplexer>();
         app.Services.GetRequiredService<ChatEndpoint>();
         return app;
     }
