@@ -233,5 +233,16 @@ public sealed class ApiKeyStore : IDisposable
     private static ApiKeyRecord? Deserialize(RedisValue value) =>
         value.IsNullOrEmpty ? null : JsonSerializer.Deserialize((string)value!, KeyStoreJsonContext.Default.ApiKeyRecord);
 
-    public void Dispose() => _subscriber.Unsubscribe(RedisChannel.Literal(Channel));
+    /// <summary>Unsubscribes without waiting for Redis (and without failing the shutdown when Redis is down).</summary>
+    public void Dispose()
+    {
+        try
+        {
+            _subscriber.Unsubscribe(RedisChannel.Literal(Channel), flags: CommandFlags.FireAndForget);
+        }
+        catch (RedisException)
+        {
+            // Redis is away: the subscription ends with the connection.
+        }
+    }
 }

@@ -15,7 +15,10 @@ public sealed class DeployValidationTests
         using var process = Process.Start(psi)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync(TestContext.Current);
+        // shellcheck, yamllint and cloud-init take about 6 s alone, but over a minute on a CI machine
+        // running every suite at once (TestContext.Current's 60 s ran out once): a hang guard, not a speed check.
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(limit.Token);
 
         Assert.True(process.ExitCode == 0, await output + await errors);
     }

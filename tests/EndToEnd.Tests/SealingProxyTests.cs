@@ -64,8 +64,10 @@ public sealed class SealingProxyTests(StackFixture stack)
 
         var (reads, events) = await StreamRawAsync(proxy.Url, key, "chunk by chunk");
 
-        // A proxy that buffered the answer would hand it over in one or two reads.
-        Assert.True(reads > 5, $"the stream arrived in {reads} reads");
+        // A proxy that buffered the answer would hand it over in one or two reads. (More than that
+        // is all a busy machine guarantees: the tokens come 2.5 ms apart, and a reader held off
+        // the CPU for longer finds several in one read — 4 reads in one CI run with a load of 15.)
+        Assert.True(reads > 2, $"the stream arrived in {reads} reads");
         Assert.Equal("[DONE]", events[^1]);
         Assert.StartsWith("You said: chunk by chunk.", Content(events.SkipLast(1)));
     }

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Mvc.Testing;
 using StackExchange.Redis;
 
 namespace TeeAspire.Tests;
@@ -135,6 +136,74 @@ public sealed class KeysTests
         while (DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.True((bool)(await admin.GetFromJsonAsync<JsonNode>($"/admin/keys/{id}", TestContext.Current))!["revoked"]!);
+    }
+
+    [Fact]
+    public async Task ARevocationArrivesByPublishNotByCacheExpiryAlsoAfterRedisRestartsAndOnAGatewayStartedWithRedisDown()
+    {
+        // A cache that would keep the key for ten minutes: only the revocation message can refuse it in time.
+        var longCache = new Dictionary<string, string?> { ["Gateway:KeyCacheTtl"] = "00:10:00" };
+        await using var host = await GatewayHost.StartAsync(longCache);
+        using var admin = host.Admin();
+
+        async Task RevokedWithinTwoSeconds(WebApplicationFactory<Program> gateway, string id, string key)
+        {
+            using var http = host.Client(key, gateway);
+            // Cached there now (a gateway whose connection is coming back answers 503 until it is back).
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+            HttpStatusCode first;
+            while ((first = (await http.GetAsync("/v1/models", TestContext.Current)).StatusCode) == HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < until)
+                await Task.Delay(100, TestContext.Current);
+            Assert.Equal(HttpStatusCode.OK, first);
+            using var revoked = await admin.DeleteAsync($"/admin/keys/{id}", TestContext.Current);
+            Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+            var started = DateTime.UtcNow;
+            HttpStatusCode status;
+            do
+            {
+                status = (await http.GetAsync("/v1/models", TestContext.Current)).StatusCode;
+                if (status == HttpStatusCode.Unauthorized) return;
+                await Task.Delay(50, TestContext.Current);
+            }
+            while (DateTime.UtcNow - started < TimeSpan.FromSeconds(2));
+            Assert.Equal(HttpStatusCode.Unauthorized, status);
+        }
+
+        // The admin API answers 503 until the gateway's connection has come back after a restart.
+        async Task<(string, string)> CreateKeyOnceRedisIsBack()
+        {
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+            while (true)
+            {
+                using var response = await admin.PostAsJsonAsync("/admin/keys", new { name = "test" }, TestContext.Current);
+                if (response.StatusCode != HttpStatusCode.ServiceUnavailable || DateTime.UtcNow > until)
+                {
+                    response.EnsureSuccessStatusCode();
+                    var json = (await response.Content.ReadFromJsonAsync<JsonNode>(TestContext.Current))!;
+                    return ((string)json["id"]!, (string)json["key"]!);
+                }
+                await Task.Delay(100, TestContext.Current);
+            }
+        }
+
+        var second = host.NewGateway(longCache);
+        var (id, key) = await host.CreateKeyAsync();
+        await RevokedWithinTwoSeconds(second, id, key);
+
+        // Redis restarts: the subscription comes back with the connection.
+        host.Redis.Kill();
+        await host.Redis.RestartAsync(TestContext.Current);
+        var (id2, key2) = await CreateKeyOnceRedisIsBack();
+        await RevokedWithinTwoSeconds(second, id2, key2);
+
+        // A gateway that starts while Redis is down subscribes once it is back.
+        host.Redis.Kill();
+        var third = host.NewGateway(longCache);
+        using (var early = host.Client("sk-not-a-key", third))
+            await early.GetAsync("/v1/models", TestContext.Current); // starts it
+        await host.Redis.RestartAsync(TestContext.Current);
+        var (id3, key3) = await CreateKeyOnceRedisIsBack();
+        await RevokedWithinTwoSeconds(third, id3, key3);
     }
 
     [Fact]
