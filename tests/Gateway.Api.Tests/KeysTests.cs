@@ -254,6 +254,23 @@ public sealed class KeysTests
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/v1/models", TestContext.Current)).StatusCode);
     }
 
+    [Fact]
+    public async Task ConcurrentCreationsAllSucceedAndOneSecretImportedAtOnceEightTimesIsCreatedOnce()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        using var admin = host.Admin();
+
+        var fresh = await Task.WhenAll(Enumerable.Range(0, 24).Select(i => admin.PostAsJsonAsync("/admin/keys", new { name = $"k{i}" }, TestContext.Current)));
+        var same = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => admin.PostAsJsonAsync("/admin/keys", new { secret = "sk-tee-imported-once-only" }, TestContext.Current)));
+
+        Assert.All(fresh, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
+        Assert.Single(same, r => r.StatusCode == HttpStatusCode.Created);
+        Assert.Equal(7, same.Count(r => r.StatusCode == HttpStatusCode.Conflict));
+        var listed = (await admin.GetFromJsonAsync<JsonNode>("/admin/keys", TestContext.Current))!["data"]!.AsArray();
+        Assert.Equal(25, listed.Count);
+        foreach (var r in fresh.Concat(same)) r.Dispose();
+    }
+
     [Theory]
     [InlineData("""{"rpm":0}""", "rpm")]
     [InlineData("""{"rpm":"ten"}""", "rpm")]
