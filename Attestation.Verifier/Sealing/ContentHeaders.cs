@@ -11,9 +11,13 @@ public static class ContentHeaders
     {
         ArgumentNullException.ThrowIfNull(content);
         ArgumentNullException.ThrowIfNull(original);
-        foreach (var header in original.Headers)
-            if (!header.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
-                content.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        // NonValidated: the values as they are, copied without parsing each into its typed form
+        // first (which the validated enumeration does, and which cost the sealed-request path about
+        // as much as its key derivation, bench/sealed-notes.md round 2). Nothing is checked here
+        // either way: the copy was already added without validation.
+        foreach (var (name, values) in original.Headers.NonValidated)
+            if (!name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+                content.Headers.TryAddWithoutValidation(name, values);
         return content;
     }
 }

@@ -54,11 +54,11 @@ public static class Ehbp
         requestEnc.CopyTo(salt);
         responseNonce.CopyTo(salt[Hpke.Npk..]);
         Span<byte> prk = stackalloc byte[32];
-        HKDF.Extract(HashAlgorithmName.SHA256, exportedSecret, salt, prk);
+        Sodium.HkdfExtract(salt, exportedSecret, prk);
         var key = new byte[32];
         var nonce = new byte[12];
-        HKDF.Expand(HashAlgorithmName.SHA256, prk, key, "key"u8);
-        HKDF.Expand(HashAlgorithmName.SHA256, prk, nonce, "nonce"u8);
+        Sodium.HkdfExpand(prk, "key"u8, key);
+        Sodium.HkdfExpand(prk, "nonce"u8, nonce);
         CryptographicOperations.ZeroMemory(prk);
         return new ResponseAead(key, nonce);
     }
@@ -127,7 +127,7 @@ public sealed record EhbpRequestState(byte[] ExportedSecret, byte[] RequestEnc)
 /// <summary>AES-256-GCM over response chunks: chunk i uses nonce ⊕ i, empty AAD. Not thread-safe.</summary>
 public sealed class ResponseAead(byte[] key, byte[] nonceBase) : IDisposable
 {
-    private readonly AesGcm _gcm = new(key, Ehbp.TagLength);
+    private readonly Aes256Gcm _gcm = new(key);
     private ulong _sequence;
 
     /// <summary>The derived key (exposed for known-answer tests).</summary>
@@ -142,7 +142,7 @@ public sealed class ResponseAead(byte[] key, byte[] nonceBase) : IDisposable
         var output = new byte[plaintext.Length + Ehbp.TagLength];
         Span<byte> nonce = stackalloc byte[12];
         Nonces.Xor(nonceBase, _sequence++, nonce);
-        _gcm.Encrypt(nonce, plaintext, output.AsSpan(0, plaintext.Length), output.AsSpan(plaintext.Length));
+        _gcm.Encrypt(nonce, plaintext, output.AsSpan(0, plaintext.Length), output.AsSpan(plaintext.Length), []);
         return output;
     }
 
@@ -153,20 +153,17 @@ public sealed class ResponseAead(byte[] key, byte[] nonceBase) : IDisposable
         var output = new byte[ciphertext.Length - Ehbp.TagLength];
         Span<byte> nonce = stackalloc byte[12];
         Nonces.Xor(nonceBase, _sequence, nonce);
-        try
-        {
-            _gcm.Decrypt(nonce, ciphertext[..^Ehbp.TagLength], ciphertext[^Ehbp.TagLength..], output);
-        }
-        catch (AuthenticationTagMismatchException)
-        {
-            return null;
-        }
+        if (!_gcm.TryDecrypt(nonce, ciphertext[..^Ehbp.TagLength], ciphertext[^Ehbp.TagLength..], output, [])) return null;
         _sequence++;
         return output;
     }
 
     /// <inheritdoc />
-    public void Dispose() => _gcm.Dispose();
+    public void Dispose()
+    {
+        _gcm.Dispose();
+        CryptographicOperations.ZeroMemory(key);
+    }
 }
 
 /// <summary>A sealed body could not be opened: bad framing or a chunk that does not authenticate. Carries no crypto detail.</summary>

@@ -183,7 +183,8 @@ public sealed class EhbpHandler(byte[] serverPublicKey, HttpMessageHandler inner
         // request's context now, on this thread, rather than on a woken thread-pool thread.
         _senders.Prepare();
         var response = await sending;
-        var nonceHeader = response.Headers.TryGetValues(Ehbp.ResponseNonceHeader, out var values) ? values.SingleOrDefault() : null;
+        // Read unparsed; more than one nonce is malformed (an empty string, which ParseHex refuses).
+        var nonceHeader = response.Headers.NonValidated.TryGetValues(Ehbp.ResponseNonceHeader, out var values) ? (values.Count == 1 ? values.ToString() : "") : null;
         if (nonceHeader is null)
         {
             if (response.IsSuccessStatusCode)

@@ -99,8 +99,9 @@ internal static class X25519
 /// HPKE (RFC 9180) base mode with DHKEM(X25519, HKDF-SHA256) and HKDF-SHA256: the labeled
 /// extract/expand, the KEM, the key schedule and the context. X25519 comes from libsodium (raw keys,
 /// rejects the all-zero shared secret; about five times faster than BouncyCastle's managed code,
-/// which the sealed-request latency showed); HKDF and the AEADs from .NET. Intermediate secrets
-/// live on the stack and are zeroed after use.
+/// which the sealed-request latency showed); HKDF-SHA256 and AES-256-GCM from libsodium too (see
+/// <see cref="Sodium"/>), AES-128-GCM and ChaCha20-Poly1305 from .NET. Intermediate secrets live on
+/// the stack and are zeroed after use; a context wipes its secrets when disposed.
 /// </summary>
 public sealed class Hpke
 {
@@ -273,7 +274,7 @@ public sealed class Hpke
             suiteId.CopyTo(labeled[Version.Length..]);
             label.CopyTo(labeled[(Version.Length + suiteId.Length)..]);
             ikm.CopyTo(labeled[(Version.Length + suiteId.Length + label.Length)..]);
-            HKDF.Extract(HashAlgorithmName.SHA256, labeled, salt, prk);
+            Sodium.HkdfExtract(salt, labeled, prk);
         }
         finally
         {
@@ -296,7 +297,7 @@ public sealed class Hpke
             suiteId.CopyTo(labeled[(2 + Version.Length)..]);
             label.CopyTo(labeled[(2 + Version.Length + suiteId.Length)..]);
             info.CopyTo(labeled[(2 + Version.Length + suiteId.Length + label.Length)..]);
-            HKDF.Expand(HashAlgorithmName.SHA256, prk, output, labeled);
+            Sodium.HkdfExpand(prk, labeled, output);
         }
         finally
         {
@@ -323,7 +324,12 @@ public sealed class HpkeContext : IDisposable
         Key = key;
         _baseNonce = baseNonce;
         _exporterSecret = exporterSecret;
-        _aead = suite.Aead == HpkeAead.ChaCha20Poly1305 ? new ChaCha20Poly1305(key) : new AesGcm(key, 16);
+        _aead = suite.Aead switch
+        {
+            HpkeAead.Aes256Gcm => new Aes256Gcm(key),
+            HpkeAead.ChaCha20Poly1305 => new ChaCha20Poly1305(key),
+            _ => new AesGcm(key, 16),
+        };
     }
 
     /// <summary>The AEAD key (exposed for known-answer tests).</summary>
@@ -354,8 +360,12 @@ public sealed class HpkeContext : IDisposable
         NextNonce(nonce);
         var body = destination[..plaintext.Length];
         var tag = destination[plaintext.Length..];
-        if (_aead is AesGcm gcm) gcm.Encrypt(nonce, plaintext, body, tag, aad);
-        else ((ChaCha20Poly1305)_aead).Encrypt(nonce, plaintext, body, tag, aad);
+        switch (_aead)
+        {
+            case Aes256Gcm gcm256: gcm256.Encrypt(nonce, plaintext, body, tag, aad); break;
+            case AesGcm gcm: gcm.Encrypt(nonce, plaintext, body, tag, aad); break;
+            default: ((ChaCha20Poly1305)_aead).Encrypt(nonce, plaintext, body, tag, aad); break;
+        }
         _sequence++;
     }
 
@@ -370,8 +380,14 @@ public sealed class HpkeContext : IDisposable
         {
             var body = ciphertext[..^16];
             var tag = ciphertext[^16..];
-            if (_aead is AesGcm gcm) gcm.Decrypt(nonce, body, tag, output, aad);
-            else ((ChaCha20Poly1305)_aead).Decrypt(nonce, body, tag, output, aad);
+            switch (_aead)
+            {
+                case Aes256Gcm gcm256:
+                    if (!gcm256.TryDecrypt(nonce, body, tag, output, aad)) return null;
+                    break;
+                case AesGcm gcm: gcm.Decrypt(nonce, body, tag, output, aad); break;
+                default: ((ChaCha20Poly1305)_aead).Decrypt(nonce, body, tag, output, aad); break;
+            }
         }
         catch (AuthenticationTagMismatchException)
         {
@@ -399,7 +415,13 @@ public sealed class HpkeContext : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _aead.Dispose();
+    public void Dispose()
+    {
+        _aead.Dispose();
+        CryptographicOperations.ZeroMemory(Key);
+        CryptographicOperations.ZeroMemory(_baseNonce);
+        CryptographicOperations.ZeroMemory(_exporterSecret);
+    }
 }
 
 /// <summary>An HPKE operation failed on its input (bad encapsulated key, zero shared secret, exhausted sequence).</summary>

@@ -101,4 +101,54 @@ public sealed class EhbpTests
         Assert.False(EhbpKeyConfig.TryParse(Convert.FromHexString(hex), out _, out var reason));
         Assert.NotEmpty(reason);
     }
+
+    [Theory]
+    [InlineData(200)]
+    [InlineData(500)]
+    public async Task TheHandlerRefusesAnAnswerWithTwoResponseNonces(int status)
+    {
+        var server = X25519KeyPair.Generate();
+        var nonce = Ehbp.Hex(new byte[Ehbp.ResponseNonceLength]);
+        using var http = new HttpClient(new EhbpHandler(server.PublicKey, new Answering(status, [nonce, nonce])));
+        await Assert.ThrowsAsync<EhbpException>(() => http.PostAsync("http://gateway.invalid/v1/chat/completions", new StringContent("{}"), Timeout));
+    }
+
+    [Fact]
+    public async Task TheHandlerOpensASealedAnswerAndKeepsItsContentHeaders()
+    {
+        var server = X25519KeyPair.Generate();
+        using var http = new HttpClient(new EhbpHandler(server.PublicKey, new Echoing(server)));
+        using var response = await http.PostAsync("http://gateway.invalid/v1/chat/completions", new StringContent("{\"a\":1}", System.Text.Encoding.UTF8, "application/json"), Timeout);
+        Assert.Equal("{\"a\":1}", await response.Content.ReadAsStringAsync(Timeout));
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    /// <summary>Answers every request with <c>status</c> and the given response-nonce header lines, unsealed.</summary>
+    private sealed class Answering(int status, string[] nonces) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = new HttpResponseMessage((System.Net.HttpStatusCode)status) { Content = new ByteArrayContent([]) };
+            foreach (var nonce in nonces) response.Headers.TryAddWithoutValidation(Ehbp.ResponseNonceHeader, nonce);
+            return Task.FromResult(response);
+        }
+    }
+
+    /// <summary>A server in miniature: opens the sealed request and answers its plaintext sealed, with the request's content type.</summary>
+    private sealed class Echoing(X25519KeyPair key) : HttpMessageHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var enc = Ehbp.ParseHex(request.Headers.GetValues(Ehbp.EncapsulatedKeyHeader).Single(), Hpke.Npk)!;
+            using var context = Hpke.X25519Sha256Aes256Gcm.SetupBaseReceiver(enc, key, Ehbp.RequestInfo);
+            var sealedBody = await request.Content!.ReadAsByteArrayAsync(cancellationToken);
+            var plain = context.Open([], sealedBody.AsSpan(Ehbp.LengthPrefix))!;
+            var nonce = System.Security.Cryptography.RandomNumberGenerator.GetBytes(Ehbp.ResponseNonceLength);
+            using var aead = Ehbp.DeriveResponseAead(context.Export(Ehbp.ExportLabel, Ehbp.SecretLength), enc, nonce);
+            var response = new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new ByteArrayContent(Ehbp.Frame(aead.Seal(plain))) };
+            response.Content.Headers.TryAddWithoutValidation("Content-Type", request.Content.Headers.GetValues("Content-Type"));
+            response.Headers.TryAddWithoutValidation(Ehbp.ResponseNonceHeader, Ehbp.Hex(nonce));
+            return response;
+        }
+    }
 }
