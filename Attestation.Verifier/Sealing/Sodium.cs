@@ -114,10 +114,15 @@ internal sealed class Aes256Gcm : IDisposable
     private readonly AesGcm? _fallback;
     private bool _disposed;
 
-    public Aes256Gcm(ReadOnlySpan<byte> key)
+    public Aes256Gcm(ReadOnlySpan<byte> key) : this(key, Sodium.HasAes256Gcm)
+    {
+    }
+
+    /// <summary>With <paramref name="libsodium"/> false, .NET's implementation (what a CPU without AES-NI gets; for tests).</summary>
+    internal Aes256Gcm(ReadOnlySpan<byte> key, bool libsodium)
     {
         if (key.Length != 32) throw new ArgumentException("An AES-256-GCM key has 32 bytes.", nameof(key));
-        if (Sodium.HasAes256Gcm) _key = key.ToArray();
+        if (libsodium) _key = key.ToArray();
         else _fallback = new AesGcm(key, 16);
     }
 
