@@ -125,16 +125,7 @@ public sealed class KeysTests
         using var revoked = await admin.DeleteAsync($"/admin/keys/{id}", TestContext.Current);
         Assert.True((bool)(await revoked.Content.ReadFromJsonAsync<JsonNode>(TestContext.Current))!["deleted"]!);
 
-        var started = DateTime.UtcNow;
-        HttpStatusCode status;
-        do
-        {
-            status = (await onSecond.GetAsync("/v1/models", TestContext.Current)).StatusCode;
-            if (status == HttpStatusCode.Unauthorized) break;
-            await Task.Delay(50, TestContext.Current);
-        }
-        while (DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
-        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.Equal(HttpStatusCode.Unauthorized, await ModelsStatusOnceAsync(onSecond, HttpStatusCode.Unauthorized, TimeSpan.FromSeconds(5)));
         Assert.True((bool)(await admin.GetFromJsonAsync<JsonNode>($"/admin/keys/{id}", TestContext.Current))!["revoked"]!);
     }
 
@@ -157,16 +148,7 @@ public sealed class KeysTests
             Assert.Equal(HttpStatusCode.OK, first);
             using var revoked = await admin.DeleteAsync($"/admin/keys/{id}", TestContext.Current);
             Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
-            var started = DateTime.UtcNow;
-            HttpStatusCode status;
-            do
-            {
-                status = (await http.GetAsync("/v1/models", TestContext.Current)).StatusCode;
-                if (status == HttpStatusCode.Unauthorized) return;
-                await Task.Delay(50, TestContext.Current);
-            }
-            while (DateTime.UtcNow - started < TimeSpan.FromSeconds(2));
-            Assert.Equal(HttpStatusCode.Unauthorized, status);
+            Assert.Equal(HttpStatusCode.Unauthorized, await ModelsStatusOnceAsync(http, HttpStatusCode.Unauthorized, TimeSpan.FromSeconds(2)));
         }
 
         // The admin API answers 503 until the gateway's connection has come back after a restart.
@@ -204,6 +186,21 @@ public sealed class KeysTests
         await host.Redis.RestartAsync(TestContext.Current);
         var (id3, key3) = await CreateKeyOnceRedisIsBack();
         await RevokedWithinTwoSeconds(third, id3, key3);
+    }
+
+    /// <summary>Asks <c>/v1/models</c> every 50 ms until it answers <paramref name="wanted"/> or <paramref name="within"/> has passed; the last status.</summary>
+    private static async Task<HttpStatusCode> ModelsStatusOnceAsync(HttpClient http, HttpStatusCode wanted, TimeSpan within)
+    {
+        var started = DateTime.UtcNow;
+        HttpStatusCode status;
+        do
+        {
+            status = (await http.GetAsync("/v1/models", TestContext.Current)).StatusCode;
+            if (status == wanted) break;
+            await Task.Delay(50, TestContext.Current);
+        }
+        while (DateTime.UtcNow - started < within);
+        return status;
     }
 
     [Fact]
