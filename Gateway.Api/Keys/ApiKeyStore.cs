@@ -49,15 +49,11 @@ public sealed class ApiKeyStore : IDisposable
         _options = options.Value;
         _subscriber = redis.GetSubscriber();
         Subscribed = SubscribeAsync();
-        // After a reconnect, messages may have been missed: drop the whole cache (and subscribe if the first try failed).
-        redis.ConnectionRestored += (_, _) =>
-        {
-            ForgetAll();
-            if (Volatile.Read(ref _subscribed) == 0) _ = SubscribeAsync();
-        };
+        // After a reconnect, messages may have been missed: drop the whole cache. The subscription
+        // itself comes back with the connection — StackExchange.Redis keeps it even when its first
+        // try failed (Redis down at start) and sends it again on reconnect (KeysTests.ARevocationArrivesByPublish…).
+        redis.ConnectionRestored += (_, _) => ForgetAll();
     }
-
-    private int _subscribed;
 
     /// <summary>
     /// The first try at subscribing to revocations, done when it succeeded or failed (Redis down).
@@ -75,11 +71,10 @@ public sealed class ApiKeyStore : IDisposable
                 _cache.TryRemove(hash.ToString(), out (ApiKeyRecord?, long) _);
                 ForgetMiss(hash.ToString());
             }).ConfigureAwait(false);
-            Volatile.Write(ref _subscribed, 1);
         }
         catch (RedisException)
         {
-            // Redis is down at start: ConnectionRestored subscribes later; until then the cache TTL bounds staleness.
+            // Redis is down at start: the subscription is made on reconnect; until then the cache TTL bounds staleness.
         }
     }
 
