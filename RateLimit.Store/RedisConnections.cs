@@ -21,12 +21,12 @@ public static class RedisConnections
         // threads: otherwise every command hops to one of those threads to be sent and back to the
         // pool to be completed. Measured on the stack (8 connections): gateway 29 → 20 syscalls and
         // 16 → 9 context switches per request (bench/README.md). The price: a reply waits for a free
-        // pool thread, so nothing in the services may block a pool thread on Redis — no synchronous
-        // Redis call on a request or event path (the one there was, ApiKeyStore's SUBSCRIBE at start
-        // and after a reconnect, is asynchronous now: when this was first tried, a busy CI test
-        // process timed a reply out with 4 pool threads busy and a synchronous operation on the
-        // connection), and this method, which blocks its caller until connected, is called from each
-        // service's start-up thread (the WarmUp extensions).
+        // pool thread, so nothing in the services may block a pool thread on Redis: no synchronous
+        // Redis call and no WATCH transaction with a condition (its writer waits for the condition's
+        // reply) on a request or event path — ApiKeyStore had both, a synchronous SUBSCRIBE and a
+        // conditional key creation, and a busy CI process timed a reply out on UNWATCH; they are an
+        // asynchronous subscribe and a Lua script now — and this method, which blocks its caller
+        // until connected, is called from each service's start-up thread (the WarmUp extensions).
         config.SocketManager = SocketManager.ThreadPool;
         var connection = ConnectionMultiplexer.Connect(config);
         SpinWait.SpinUntil(() => connection.IsConnected, waitForFirstConnection ?? TimeSpan.FromSeconds(5));
