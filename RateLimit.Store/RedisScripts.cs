@@ -147,6 +147,7 @@ internal static class RedisScripts
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
         -- Lua prints numbers with 14 digits; microsecond times need 16
         local function s(x) return string.format('%.0f', x) end
+        local nows = s(now)
         local full = ARGV[8] == '1'
         local refused = 0
 
@@ -173,7 +174,7 @@ internal static class RedisScripts
           local ts = tonumber(state[2]) or now
           balance = math.min(tlimit, balance + (now - ts) * rate)
           -- storing the refill is a pure function of time, so it is written even when refused
-          redis.call('HSET', KEYS[2], 'b', tostring(balance), 'ts', s(now), 'cap', s(tlimit), 'win', ARGV[4])
+          redis.call('HSET', KEYS[2], 'b', tostring(balance), 'ts', nows, 'cap', s(tlimit), 'win', ARGV[4])
           redis.call('PEXPIRE', KEYS[2], s(tonumber(ARGV[4]) * 2))
           treset = math.ceil((tlimit - balance) / rate)
           if balance <= 0 then
@@ -182,13 +183,13 @@ internal static class RedisScripts
           end
           -- concurrency: drop leases whose holder died (expired), then count
           climit = tonumber(ARGV[5])
-          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', s(now))
+          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nows)
           ccount = redis.call('ZCARD', KEYS[3])
           if ccount >= climit and refused == 0 then refused = 3 end
         end
 
         if refused == 0 then
-          redis.call('ZADD', KEYS[1], s(now), ARGV[7])
+          redis.call('ZADD', KEYS[1], nows, ARGV[7])
           rcount = rcount + 1
           redis.call('PEXPIRE', KEYS[1], ARGV[2])
           if full then
@@ -197,9 +198,13 @@ internal static class RedisScripts
             redis.call('PEXPIRE', KEYS[3], ARGV[6])
           end
         end
-        local rreset = 0
-        local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-        if newest[2] then rreset = tonumber(newest[2]) + rwin - now end
+        -- the window is empty again one window after its newest grant: this one when admitted
+        local rreset = rwin
+        if refused ~= 0 then
+          rreset = 0
+          local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+          if newest[2] then rreset = tonumber(newest[2]) + rwin - now end
+        end
         return {refused, rlimit - rcount, rretry, rreset, math.floor(balance), tretry, treset, climit - ccount}
         """);
 

@@ -50,6 +50,31 @@ public sealed class KeyLimiterTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task TheRequestWindowResetsOneWindowAfterItsNewestGrantAdmittedOrRefused()
+    {
+        await using var connection = await redis.ConnectAsync();
+        using var limiter = new RedisKeyLimiter(new RedisKeyLimiterOptions { Connection = connection, RequestWindow = TimeSpan.FromSeconds(20) });
+        var partition = RedisFixture.NewPartition();
+        var limits = new KeyLimits(2, 1_000, 10);
+        var window = TimeSpan.FromSeconds(20);
+
+        // Admitted: the newest grant is this one, so the window is empty again a whole window from now.
+        var first = await limiter.AdmitAsync(partition, limits, false, TestContext.Current);
+        await Task.Delay(300, TestContext.Current);
+        var second = await limiter.AdmitAsync(partition, limits, true, TestContext.Current);
+        await Task.Delay(300, TestContext.Current);
+        // Refused: the newest grant is the second one, which is already older than this call.
+        var refused = await limiter.AdmitAsync(partition, limits, false, TestContext.Current);
+
+        Assert.Equal(window, first.Requests.Reset);
+        Assert.Equal(window, second.Requests.Reset);
+        Assert.Equal(KeyLimit.Requests, refused.RefusedBy);
+        Assert.InRange(refused.Requests.Reset, window - TimeSpan.FromSeconds(10), window - TimeSpan.FromMilliseconds(250));
+        // The first grant leaves the window first: that is when one more request fits.
+        Assert.InRange(refused.RetryAfter!.Value, TimeSpan.FromSeconds(10), refused.Requests.Reset - TimeSpan.FromMilliseconds(250));
+    }
+
+    [Fact]
     public async Task ARefusedRequestTakesNoRequestSlot()
     {
         await using var connection = await redis.ConnectAsync();
