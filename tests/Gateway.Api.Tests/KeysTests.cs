@@ -141,11 +141,7 @@ public sealed class KeysTests
         {
             using var http = host.Client(key, gateway);
             // Cached there now (a gateway whose connection is coming back answers 503 until it is back).
-            var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-            HttpStatusCode first;
-            while ((first = (await http.GetAsync("/v1/models", TestContext.Current)).StatusCode) == HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < until)
-                await Task.Delay(100, TestContext.Current);
-            Assert.Equal(HttpStatusCode.OK, first);
+            Assert.Equal(HttpStatusCode.OK, await ModelsStatusOnceAsync(http, HttpStatusCode.OK, TimeSpan.FromSeconds(15)));
             using var revoked = await admin.DeleteAsync($"/admin/keys/{id}", TestContext.Current);
             Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
             Assert.Equal(HttpStatusCode.Unauthorized, await ModelsStatusOnceAsync(http, HttpStatusCode.Unauthorized, TimeSpan.FromSeconds(2)));

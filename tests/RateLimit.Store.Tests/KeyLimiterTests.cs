@@ -52,16 +52,16 @@ public sealed class KeyLimiterTests(RedisFixture redis) : IClassFixture<RedisFix
     [Fact]
     public async Task TheRequestWindowResetsOneWindowAfterItsNewestGrantAdmittedOrRefused()
     {
+        var window = TimeSpan.FromSeconds(20);
         await using var connection = await redis.ConnectAsync();
-        using var limiter = new RedisKeyLimiter(new RedisKeyLimiterOptions { Connection = connection, RequestWindow = TimeSpan.FromSeconds(20) });
+        using var limiter = new RedisKeyLimiter(new RedisKeyLimiterOptions { Connection = connection, RequestWindow = window });
         var partition = RedisFixture.NewPartition();
         var limits = new KeyLimits(2, 1_000, 10);
-        var window = TimeSpan.FromSeconds(20);
 
         // Admitted: the newest grant is this one, so the window is empty again a whole window from now.
         var first = await limiter.AdmitAsync(partition, limits, false, TestContext.Current);
         await Task.Delay(300, TestContext.Current);
-        var second = await limiter.AdmitAsync(partition, limits, true, TestContext.Current);
+        using var second = await limiter.AdmitAsync(partition, limits, true, TestContext.Current);
         await Task.Delay(300, TestContext.Current);
         // Refused: the newest grant is the second one, which is already older than this call.
         var refused = await limiter.AdmitAsync(partition, limits, false, TestContext.Current);
