@@ -5,26 +5,37 @@ namespace TeeAspire.Attestation.Verifier.Sealing;
 /// <summary>Reads EHBP frames (§4.3) from a stream.</summary>
 public static class EhbpFrames
 {
+    /// <summary>Bytes a frame's buffer starts with; it grows (doubling, up to the announced length) only as bytes arrive.</summary>
+    public const int InitialBuffer = 16 << 10;
+
     /// <summary>
     /// The next frame's ciphertext (empty for an empty frame), or null at the clean end of the body.
     /// Throws <see cref="EhbpException"/> for a truncated prefix, a truncated frame or one longer than <paramref name="maxLength"/>.
+    /// The 4-byte length prefix is the sender's word only: no buffer is sized from it before the
+    /// bytes are there, so a sender that announces a large frame and trickles holds at most twice
+    /// what it actually sent.
     /// </summary>
     public static async ValueTask<byte[]?> ReadAsync(Stream body, int maxLength, CancellationToken cancellationToken)
     {
         var prefix = new byte[Ehbp.LengthPrefix];
-        var got = await ReadFullyAsync(body, prefix, cancellationToken);
+        var got = await ReadFullyAsync(body, prefix, 0, cancellationToken);
         if (got == 0) return null;
         if (got < prefix.Length) throw new EhbpException("the sealed body ends inside a length prefix");
         var length = BinaryPrimitives.ReadUInt32BigEndian(prefix);
         if (length > (uint)maxLength) throw new EhbpException("a sealed chunk is longer than allowed", tooLong: true);
-        var frame = new byte[length];
-        if (await ReadFullyAsync(body, frame, cancellationToken) < frame.Length) throw new EhbpException("the sealed body ends inside a chunk");
-        return frame;
+        var frame = new byte[Math.Min((int)length, InitialBuffer)];
+        var filled = 0;
+        while (true)
+        {
+            filled = await ReadFullyAsync(body, frame, filled, cancellationToken);
+            if (filled < frame.Length) throw new EhbpException("the sealed body ends inside a chunk");
+            if (filled == (int)length) return frame;
+            Array.Resize(ref frame, (int)Math.Min(length, 2L * frame.Length));
+        }
     }
 
-    private static async ValueTask<int> ReadFullyAsync(Stream body, byte[] buffer, CancellationToken cancellationToken)
+    private static async ValueTask<int> ReadFullyAsync(Stream body, byte[] buffer, int total, CancellationToken cancellationToken)
     {
-        var total = 0;
         while (total < buffer.Length)
         {
             var n = await body.ReadAsync(buffer.AsMemory(total), cancellationToken);

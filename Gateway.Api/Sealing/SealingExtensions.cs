@@ -10,6 +10,9 @@ public static class SealingExtensions
     public static IHostApplicationBuilder AddBodySealing(this IHostApplicationBuilder builder)
     {
         builder.Services.AddSingleton<SealingKey>();
+        builder.Services.AddSingleton<SealedBodyRefusals>();
+        // A sealed body that does not open is found while a route reads it: answered here, unsealed.
+        builder.Services.AddExceptionHandler<SealedBodyRefusals>();
         // The key lives here, in memory, and is listed in the attested key set (one entry per replica).
         builder.AddKeyRegistration(new KeyToRegister(KeyPurposes.BodySealing, KeyPurposes.HpkeX25519,
             sp => sp.GetRequiredService<SealingKey>().PublicKey, "gateway"));

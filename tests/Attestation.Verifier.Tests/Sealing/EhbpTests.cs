@@ -17,6 +17,26 @@ public sealed class EhbpTests
     private static CancellationToken Timeout => new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token;
 
     [Fact]
+    public async Task AFrameAnnouncedAtAMebibyteThatSendsTenBytesHoldsNoMebibyteBuffer()
+    {
+        // The prefix is the sender's word: a buffer sized from it would let each connection pin 1 MiB for 14 bytes sent.
+        var pipe = new System.IO.Pipelines.Pipe();
+        var sent = new byte[Ehbp.LengthPrefix + 10];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(sent, 1 << 20);
+        await pipe.Writer.WriteAsync(sent, Timeout);
+        var body = pipe.Reader.AsStream();
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var reading = EhbpFrames.ReadAsync(body, 2 << 20, Timeout);
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+
+        Assert.False(reading.IsCompleted);
+        Assert.True(allocated < 64 << 10, $"{allocated} bytes allocated for a frame of which 10 bytes arrived");
+        await pipe.Writer.WriteAsync(new byte[(1 << 20) - 10], Timeout); // the rest arrives: the frame is read whole
+        Assert.Equal(1 << 20, (await reading)!.Length);
+    }
+
+    [Fact]
     public void DerivesTheSpecsResponseKeyAndNonce()
     {
         var v = Vectors("derive");
