@@ -13,7 +13,7 @@ app.WarmUpGateway();
 
 app.UseClientAddress();
 app.UseRequestIds();
-// Sealed bodies are opened before anything reads them, and every answer after this point is sealed.
+// Sealed bodies are opened as the route reads them (after authentication); every answer after this point is sealed.
 app.UseBodySealing();
 app.UseOpenAiErrorEnvelope();
 app.UseAdminListener();
