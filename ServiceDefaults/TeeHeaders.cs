@@ -8,6 +8,12 @@ public static class TeeHeaders
     /// <summary>Gateway → worker: the authenticated API key's id (never its secret).</summary>
     public const string KeyId = "x-tee-key-id";
 
+    /// <summary>
+    /// Gateway → worker: the authenticated key's model allowlist (<c>TeeAspire.Contracts.ModelAllowlist</c>),
+    /// absent when the key may use every model. The worker enforces it on the model it resolves.
+    /// </summary>
+    public const string KeyModels = "x-tee-key-models";
+
     /// <summary>Worker → client: the completion's signature (non-stream responses).</summary>
     public const string Signature = "x-tee-signature";
 

@@ -7,6 +7,8 @@ using Yarp.ReverseProxy.Transforms;
 using Microsoft.Extensions.Options;
 
 using Gateway.Api.Keys;
+using Gateway.Api.Model;
+using TeeAspire.Contracts;
 
 namespace Gateway.Api.Forwarding;
 
@@ -63,14 +65,14 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
         return _invoker.SendAsync(request, cancellationToken);
     }
 
-    public async Task ForwardAsync(HttpContext context, string? destination, string? keyId, string service)
+    public async Task ForwardAsync(HttpContext context, string? destination, ApiKeyRecord? key, string service)
     {
         if (destination is null)
         {
             await OpenAiErrors.WriteAsync(context, 503, $"The {service} service is not configured.", "server_error", null, "service_unavailable");
             return;
         }
-        var error = await forwarder.SendAsync(context, destination, _invoker, _config, new InternalTransformer(keyId, _internalToken));
+        var error = await forwarder.SendAsync(context, destination, _invoker, _config, new InternalTransformer(key, _internalToken));
         if (error == ForwarderError.None) return;
         LogForwardError(service, error);
         if (context.Response.HasStarted) return;
@@ -91,7 +93,7 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
     [LoggerMessage(Level = LogLevel.Warning, Message = "Forwarding to {Service} failed: {Error}")]
     private partial void LogForwardError(string service, ForwarderError error);
 
-    private sealed class InternalTransformer(string? keyId, string? internalToken) : HttpTransformer
+    private sealed class InternalTransformer(ApiKeyRecord? key, string? internalToken) : HttpTransformer
     {
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
@@ -101,7 +103,9 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
             proxyRequest.Headers.Remove("Cookie");
             foreach (var name in proxyRequest.Headers.Select(h => h.Key).Where(h => h.StartsWith(TeeHeaders.InternalPrefix, StringComparison.OrdinalIgnoreCase)).ToList())
                 proxyRequest.Headers.Remove(name);
-            if (keyId is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyId, keyId);
+            // Set only after every client x-tee-* header is gone: the worker trusts these.
+            if (key is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyId, key.Id);
+            if (key?.Models is { Count: > 0 } models) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyModels, ModelAllowlist.Encode(models));
             if (internalToken is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.InternalToken, internalToken);
             proxyRequest.Headers.Remove(TeeHeaders.RequestId);
             proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.RequestId, httpContext.TraceIdentifier);

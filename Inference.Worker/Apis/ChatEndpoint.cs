@@ -13,8 +13,9 @@ namespace Inference.Worker.Apis;
 
 /// <summary>
 /// <c>POST /v1/chat/completions</c> at the HTTP edge: the answer nonce, the body cap (413), the
-/// request's JSON and validation (400) and its model (404). A valid request becomes a
-/// <see cref="Call"/> for the <see cref="OllamaDispatcher"/>.
+/// request's JSON and validation (400, <see cref="ChatRequestParser"/>, the gateway's rules), its
+/// model (404) and the key's allowlist on it (403, <see cref="TeeHeaders.KeyModels"/>). A valid
+/// request becomes a <see cref="Call"/> for the <see cref="OllamaDispatcher"/>.
 /// </summary>
 public sealed class ChatEndpoint(
     OllamaDispatcher dispatcher,
@@ -51,6 +52,12 @@ public sealed class ChatEndpoint(
             await OpenAiErrors.ModelNotFound(request.Model).ExecuteAsync(context);
             return;
         }
+        // The gateway decided the same on the same parse; deciding again here means the two can never disagree.
+        if (!KeyAllows(context, request.Model))
+        {
+            await OpenAiErrors.Forbidden($"This API key may not use the model '{OpenAiErrors.Printable(request.Model)}'.").ExecuteAsync(context);
+            return;
+        }
 
         var keyId = context.Request.Headers[TeeHeaders.KeyId].ToString() is { Length: > 0 } k ? k : "anonymous";
         Activity.Current?.SetTag(TeeTelemetry.KeyIdAttribute, keyId);
@@ -66,6 +73,14 @@ public sealed class ChatEndpoint(
             nonce,
             Stopwatch.GetTimestamp());
         await dispatcher.RunAsync(context, call, ct);
+    }
+
+    /// <summary>The key's allowlist from the gateway; a repeated header (never the gateway's) allows nothing.</summary>
+    private static bool KeyAllows(HttpContext context, string model)
+    {
+        var header = context.Request.Headers[TeeHeaders.KeyModels];
+        if (header.Count == 0) return true;
+        return header.Count == 1 && header[0] is { Length: > 0 } list && ModelAllowlist.Allows(ModelAllowlist.Decode(list), model);
     }
 
     /// <summary>The client's optional answer nonce (PROTOCOL.md, "Answer statement"), lowercased; false if it is malformed.</summary>

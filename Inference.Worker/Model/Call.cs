@@ -1,3 +1,5 @@
+using TeeAspire.Contracts;
+
 namespace Inference.Worker.Model;
 
 /// <summary>One request's fixed facts.</summary>

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Inference.Worker.Model;
 using Inference.Worker.Ollama;
 using Inference.Worker.OpenAi;
+using TeeAspire.Contracts;
 
 namespace TeeAspire.Tests;
 
