@@ -14,6 +14,13 @@ public static class TeeHeaders
     /// </summary>
     public const string KeyModels = "x-tee-key-models";
 
+    /// <summary>
+    /// Gateway → worker: tokens admission already took from the key's budget (the prompt's
+    /// estimate); the worker's debit of the actual tokens subtracts them, and gives them back when
+    /// no backend was reached.
+    /// </summary>
+    public const string TokensReserved = "x-tee-tokens-reserved";
+
     /// <summary>Worker → client: the completion's signature (non-stream responses).</summary>
     public const string Signature = "x-tee-signature";
 

@@ -106,6 +106,8 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
             // Set only after every client x-tee-* header is gone: the worker trusts these.
             if (key is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyId, key.Id);
             if (key?.Models is { Count: > 0 } models) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyModels, ModelAllowlist.Encode(models));
+            if (Admission.Limits.ReservedTokens(httpContext) is > 0 and var reserved)
+                proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.TokensReserved, reserved.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (internalToken is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.InternalToken, internalToken);
             proxyRequest.Headers.Remove(TeeHeaders.RequestId);
             proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.RequestId, httpContext.TraceIdentifier);

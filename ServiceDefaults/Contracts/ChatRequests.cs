@@ -25,32 +25,31 @@ public sealed record ChatRequest(
     JsonElement? Format)
 {
     // Chat-template tokens around each message (role markers, separators) and around the whole prompt
-    // (begin-of-sentence, the assistant's opening, "<think>"): DeepSeek-R1's template adds 2–3 per
-    // message and fewer than 8 in all; these bounds leave room for other templates.
-    private const int TemplateTokensPerMessage = 8;
-    private const int TemplateTokens = 16;
+    // (begin-of-sentence, the assistant's opening, "<think>"): DeepSeek-R1's template adds 1–2 per
+    // message and fewer than 8 in all; the bound's figures leave room for other templates.
+    private const int BoundTokensPerMessage = 8;
+    private const int BoundTokens = 16;
+    private const int EstimateTokensPerMessage = 2;
+    private const int EstimateTokens = 4;
 
     /// <summary>
     /// An upper bound of the prompt's tokens, from the request alone: a byte-level BPE token (every
     /// Ollama model's tokenizer) covers at least one UTF-8 byte, plus the chat template's tokens.
     /// Charged for a generation that ends before Ollama reports <c>prompt_eval_count</c>.
     /// </summary>
-    public int PromptTokenBound()
-    {
-        long bytes = TemplateTokens;
-        foreach (var m in Messages) bytes += Encoding.UTF8.GetByteCount(m.Content) + TemplateTokensPerMessage;
-        return (int)Math.Min(int.MaxValue, bytes);
-    }
+    public int PromptTokenBound() => Tokens(bytesPerToken: 1, BoundTokens, BoundTokensPerMessage);
 
     /// <summary>
     /// The prompt's likely tokens (about four bytes of text a token, as for English), which the
-    /// tokens-per-minute budget must hold before a request is admitted.
+    /// tokens-per-minute budget must hold, and admission takes, before a request reaches a backend.
     /// </summary>
-    public int PromptTokenEstimate()
+    public int PromptTokenEstimate() => Tokens(bytesPerToken: 4, EstimateTokens, EstimateTokensPerMessage);
+
+    private int Tokens(int bytesPerToken, int fixedTokens, int perMessage)
     {
         long bytes = 0;
         foreach (var m in Messages) bytes += Encoding.UTF8.GetByteCount(m.Content);
-        return (int)Math.Min(int.MaxValue, (bytes + 3) / 4 + TemplateTokens + TemplateTokensPerMessage * (long)Messages.Count);
+        return (int)Math.Min(int.MaxValue, (bytes + bytesPerToken - 1) / bytesPerToken + fixedTokens + perMessage * (long)Messages.Count);
     }
 }
 
