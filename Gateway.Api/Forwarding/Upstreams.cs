@@ -84,9 +84,16 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
             context.Response.StatusCode = 499;
         else if (error is ForwarderError.RequestBodyClient)
             await OpenAiErrors.WriteAsync(context, 400, "The request body could not be read.", "invalid_request_error", null, "bad_request_body");
+        else if (error is ForwarderError.Request && DiedWhileAnswering(context))
+            await OpenAiErrors.WriteAsync(context, 502, $"The {service} service failed while answering.", "server_error", null, "upstream_failed");
         else
             await OpenAiErrors.WriteAsync(context, 503, $"The {service} service is unavailable. Retry shortly.", "server_error", null, "service_unavailable");
     }
+
+    /// <summary>The service took the request and then went away (a reset or an early end, not a refused connection).</summary>
+    private static bool DiedWhileAnswering(HttpContext context) =>
+        context.Features.Get<IForwarderErrorFeature>()?.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse } or IOException
+        || context.Features.Get<IForwarderErrorFeature>()?.Exception?.InnerException is IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset } };
 
     public void Dispose() => _invoker.Dispose();
 
@@ -127,11 +134,13 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
     {
         public static readonly HttpRequestOptionsKey<ArraySegment<byte>> Body = new("tee.buffered-body");
 
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             if (request.Options.TryGetValue(Body, out var body) && request.Content is { } streamed)
                 request.Content = new ByteArrayContent(body.Array!, body.Offset, body.Count).WithHeadersOf(streamed);
-            return base.SendAsync(request, cancellationToken);
+            var response = await base.SendAsync(request, cancellationToken);
+            UpstreamStreamGuard.Guard(response);
+            return response;
         }
     }
 }
