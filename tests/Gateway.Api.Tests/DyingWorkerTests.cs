@@ -30,22 +30,23 @@ public sealed class DyingWorkerTests
         return seen.Length;
     }
 
-    private static (TcpListener Listener, int Port) Listen()
+    /// <summary>The stack with a gateway whose worker is <paramref name="listener"/>, and a client with a key.</summary>
+    private static async Task<(GatewayHost Host, HttpClient Http)> StartAsync(TcpListener listener)
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        return (listener, ((IPEndPoint)listener.LocalEndpoint).Port);
+        var host = await GatewayHost.StartAsync();
+        var (_, key) = await host.CreateKeyAsync();
+        var gateway = host.NewGateway(new Dictionary<string, string?> { ["services:inference-worker:http:0"] = $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}" });
+        return (host, host.Client(key, gateway));
     }
 
     [Fact]
     public async Task AStreamWhoseWorkerDiesAfterTheFirstEventEndsWithAnOpenAiErrorEventNotAReset()
     {
-        await using var host = await GatewayHost.StartAsync();
-        var (_, key) = await host.CreateKeyAsync();
-        var (listener, port) = Listen();
-        using var _ = listener;
-        var gateway = host.NewGateway(new Dictionary<string, string?> { ["services:inference-worker:http:0"] = $"http://127.0.0.1:{port}" });
-        using var http = host.Client(key, gateway);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        var (host, http) = await StartAsync(listener);
+        await using var _ = host;
+        using var __ = http;
         var chunk = FirstEvent + "\n\n";
         var worker = DiesAfterAsync(listener,
             $"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n{Encoding.UTF8.GetByteCount(chunk):x}\r\n{chunk}\r\n",
@@ -68,12 +69,10 @@ public sealed class DyingWorkerTests
     [Fact]
     public async Task ANonStreamRequestWhoseWorkerDiesIs502InOpenAisEnvelope()
     {
-        await using var host = await GatewayHost.StartAsync();
-        var (_, key) = await host.CreateKeyAsync();
-        var (listener, port) = Listen();
-        using var _ = listener;
-        var gateway = host.NewGateway(new Dictionary<string, string?> { ["services:inference-worker:http:0"] = $"http://127.0.0.1:{port}" });
-        using var http = host.Client(key, gateway);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        var (host, http) = await StartAsync(listener);
+        await using var _ = host;
+        using var __ = http;
         var worker = DiesAfterAsync(listener, "", TestContext.Current);
 
         using var response = await http.PostAsJsonAsync("/v1/chat/completions",
