@@ -38,6 +38,22 @@ public sealed class Backend(Uri endpoint, int slots, IEnumerable<string> configu
     /// <summary>The models this backend may serve now: present (per the last <c>/api/tags</c>) and accepted by the pins.</summary>
     public IReadOnlySet<string> Models => _ready;
 
+    private volatile bool _listed;
+
+    /// <summary>Whether one <c>/api/tags</c> answered: before that, a model not in <see cref="Status"/> is unknown, not missing.</summary>
+    public bool Listed => _listed;
+
+    private readonly TaskCompletionSource _firstListing = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the first <c>/api/tags</c> answered.</summary>
+    public Task FirstListing => _firstListing.Task;
+
+    public void MarkListed()
+    {
+        _listed = true;
+        _firstListing.TrySetResult();
+    }
+
     public bool Healthy => DateTime.UtcNow.Ticks >= Interlocked.Read(ref _brokenUntilTicks);
 
     public bool Serves(string model) => _ready.Contains(model);

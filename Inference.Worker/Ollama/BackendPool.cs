@@ -18,8 +18,9 @@ public sealed partial class BackendPool : IDisposable
     private readonly ILogger<BackendPool> _logger;
     private readonly IReadOnlySet<string> _catalogModels;
 
-    public BackendPool(IConfiguration configuration, IOptions<InferenceOptions> options, ModelCatalog catalog, ModelPins pins, ILogger<BackendPool> logger)
+    public BackendPool(IConfiguration configuration, IOptions<InferenceOptions> options, ModelCatalog catalog, ModelPins pins, IOptions<ModelOptions> models, ILogger<BackendPool> logger)
     {
+        PullEnabled = models.Value.Pull;
         _logger = logger;
         Pins = pins;
         _catalogModels = catalog.Aliases.Values.ToHashSet(StringComparer.Ordinal);
@@ -133,6 +134,7 @@ public sealed partial class BackendPool : IDisposable
                 }
             }
             var changed = ApplyTags(backend, listed);
+            backend.MarkListed();
             ReportSuccess(backend);
             if (changed) Changed?.Invoke();
         }
@@ -176,6 +178,43 @@ public sealed partial class BackendPool : IDisposable
         }
         return changed;
     }
+
+    /// <summary>Whether every backend has answered one <c>/api/tags</c> (until then its models are unknown).</summary>
+    public bool AllListed => Backends.All(b => b.Listed);
+
+    /// <summary>Waits (bounded) for the first model listing of every backend: a request in the first moments after start is not refused for models not yet listed.</summary>
+    public async Task WaitForListingAsync(TimeSpan bound, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.WhenAll(Backends.Select(b => b.FirstListing)).WaitAsync(bound, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Why no healthy backend serves <paramref name="model"/>: still being pulled (503
+    /// <c>model_loading</c>), refused by the pins or failed to pull (503 <c>model_unavailable</c>),
+    /// or no backend up (503 <c>backend_unavailable</c>).
+    /// </summary>
+    public AcquireException WhyNotServed(string model)
+    {
+        var states = Backends.Where(b => b.Healthy).Select(b => (Backend: b, Status: b.StatusOf(model))).ToList();
+        if (states.FirstOrDefault(s => s.Status.State == ModelState.Pulling) is { Backend: not null } pulling)
+            return new AcquireException(AcquireFailure.ModelLoading,
+                $"Model {model} is being pulled onto its backend ({pulling.Status.Percent ?? 0} %); retry later.");
+        if (states.Any(s => !s.Backend.Listed || (s.Status.State == ModelState.Missing && Wanted(s.Backend).Contains(model) && PullEnabled)))
+            return new AcquireException(AcquireFailure.ModelLoading, $"Model {model} is not on its backend yet and is about to be pulled; retry later.");
+        if (states.FirstOrDefault(s => s.Status.State is ModelState.Refused or ModelState.Failed) is { Backend: not null } refused)
+            return new AcquireException(AcquireFailure.ModelUnavailable,
+                $"Model {model} is not served: {refused.Status.Detail ?? (refused.Status.State == ModelState.Refused ? "its digest is not the release's pin" : "its pull failed")}.");
+        return new AcquireException(AcquireFailure.NoBackend, "No healthy backend serves this model right now.");
+    }
+
+    /// <summary>Whether missing models are pulled (<c>Inference:Models:Pull</c>).</summary>
+    public bool PullEnabled { get; }
 
     /// <summary>Tells the waiting requests and the puller that a model's state changed.</summary>
     public void NotifyChanged() => Changed?.Invoke();
