@@ -45,14 +45,14 @@ public sealed class Backend(Uri endpoint, int slots, IEnumerable<string> configu
 
     private readonly TaskCompletionSource _firstListing = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Completes when the first <c>/api/tags</c> answered.</summary>
-    public Task FirstListing => _firstListing.Task;
+    /// <summary>Completes when the first <c>/api/tags</c> probe ended, answered or not.</summary>
+    public Task FirstProbe => _firstListing.Task;
 
-    public void MarkListed()
-    {
-        _listed = true;
-        _firstListing.TrySetResult();
-    }
+    public bool Probed => _firstListing.Task.IsCompleted;
+
+    public void MarkListed() => _listed = true;
+
+    public void MarkProbed() => _firstListing.TrySetResult();
 
     public bool Healthy => DateTime.UtcNow.Ticks >= Interlocked.Read(ref _brokenUntilTicks);
 

@@ -143,6 +143,10 @@ public sealed partial class BackendPool : IDisposable
             if (cancellationToken.IsCancellationRequested) return;
             ReportFailure(backend, e.GetType().Name);
         }
+        finally
+        {
+            backend.MarkProbed();
+        }
     }
 
     /// <summary>
@@ -179,15 +183,15 @@ public sealed partial class BackendPool : IDisposable
         return changed;
     }
 
-    /// <summary>Whether every backend has answered one <c>/api/tags</c> (until then its models are unknown).</summary>
-    public bool AllListed => Backends.All(b => b.Listed);
+    /// <summary>Whether every backend was probed once (until then its models are unknown).</summary>
+    public bool AllProbed => Backends.All(b => b.Probed);
 
     /// <summary>Waits (bounded) for the first model listing of every backend: a request in the first moments after start is not refused for models not yet listed.</summary>
-    public async Task WaitForListingAsync(TimeSpan bound, CancellationToken cancellationToken)
+    public async Task WaitForFirstProbeAsync(TimeSpan bound, CancellationToken cancellationToken)
     {
         try
         {
-            await Task.WhenAll(Backends.Select(b => b.FirstListing)).WaitAsync(bound, cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(Backends.Select(b => b.FirstProbe)).WaitAsync(bound, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
