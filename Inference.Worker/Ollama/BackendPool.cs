@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Net;
 using System.Text.Json;
+using TeeAspire.Attestation.Verifier;
 using Inference.Worker.Scheduling;
 using Microsoft.Extensions.Options;
 

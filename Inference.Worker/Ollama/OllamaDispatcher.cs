@@ -1,3 +1,4 @@
+using TeeAspire.Attestation.Verifier;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
@@ -140,6 +141,8 @@ public sealed partial class OllamaDispatcher(
             if (first.Value.Error is not null) return new Attempt(false, "backend reported an error");
 
             pool.ReportSuccess(backend);
+            // The backend's digest for the model as of the lease: what the answer names and signs.
+            call.Served = backend.DigestOf(call.OllamaModel) is { } digest ? new ModelRef(call.OllamaModel, digest) : null;
             var writer = new CompletionWriter(context, call, reader, finisher, telemetry, _options);
             var result = await writer.RunAsync(first.Value, ct);
             await finisher.FinishAsync(context, call, result, ct);
