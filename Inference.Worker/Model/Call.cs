@@ -1,3 +1,4 @@
+using TeeAspire.Attestation.Verifier;
 using TeeAspire.Contracts;
 
 namespace Inference.Worker.Model;
@@ -9,4 +10,23 @@ public sealed record Call(string Id, string KeyId, ChatRequest Request, string O
 {
     /// <summary>The <c>created</c> every chunk or the completion carries, and the one signed.</summary>
     public long Created { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    private ModelRef? _served;
+
+    /// <summary>
+    /// The model that answers, by its manifest digest, set when a backend is chosen (null if the
+    /// backend reported no digest): the responses' <c>system_fingerprint</c> and the signed statement's <c>model=</c>.
+    /// </summary>
+    public ModelRef? Served
+    {
+        get => _served;
+        set
+        {
+            _served = value;
+            ServedText = value?.ToString();
+        }
+    }
+
+    /// <summary><see cref="Served"/> as text, built once per request, not per chunk.</summary>
+    public string? ServedText { get; private set; }
 }

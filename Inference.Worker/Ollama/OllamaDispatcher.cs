@@ -1,3 +1,4 @@
+using TeeAspire.Attestation.Verifier;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
@@ -148,6 +149,8 @@ public sealed partial class OllamaDispatcher(
             if (first.Value.Error is not null) return new Attempt(false, "backend reported an error");
 
             pool.ReportSuccess(backend);
+            // The backend's digest for the model as of the lease: what the answer names and signs.
+            call.Served = backend.DigestOf(call.OllamaModel) is { } digest ? new ModelRef(call.OllamaModel, digest) : null;
             var writer = new CompletionWriter(context, call, reader, finisher, telemetry, _options);
             var result = await writer.RunAsync(first.Value, ct);
             await finisher.FinishAsync(context, call, result, ct);
@@ -157,14 +160,21 @@ public sealed partial class OllamaDispatcher(
 
     private static Task WriteAcquireFailureAsync(HttpContext context, AcquireException e)
     {
-        context.Response.Headers.RetryAfter = "1";
-        var code = e.Reason switch
+        context.Response.Headers.RetryAfter = e.Reason switch
         {
-            AcquireFailure.QueueFull => "queue_full",
-            AcquireFailure.QueueTimeout => "queue_timeout",
-            _ => "backend_unavailable",
+            AcquireFailure.ModelLoading => "10",
+            AcquireFailure.ModelUnavailable => "60",
+            _ => "1",
         };
-        return OpenAiErrors.WriteAsync(context, 503, e.Message + " Retry shortly.", "server_error", null, code);
+        var (code, message) = e.Reason switch
+        {
+            AcquireFailure.QueueFull => ("queue_full", e.Message + " Retry shortly."),
+            AcquireFailure.QueueTimeout => ("queue_timeout", e.Message + " Retry shortly."),
+            AcquireFailure.ModelLoading => ("model_loading", e.Message),
+            AcquireFailure.ModelUnavailable => ("model_unavailable", e.Message),
+            _ => ("backend_unavailable", e.Message + " Retry shortly."),
+        };
+        return OpenAiErrors.WriteAsync(context, 503, message, "server_error", code.StartsWith("model_", StringComparison.Ordinal) ? "model" : null, code);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Backend {Endpoint} failed on attempt {Attempt}: {Reason}; failing over")]

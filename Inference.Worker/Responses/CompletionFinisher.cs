@@ -20,7 +20,7 @@ public sealed partial class CompletionFinisher(
     ILogger<CompletionFinisher> logger)
 {
     public SignedAnswer Sign(Call call, string responseSha256) =>
-        signer.Sign(call.Id, call.Created, call.RequestSha256, responseSha256, call.Nonce);
+        signer.Sign(call.Id, call.Created, call.RequestSha256, responseSha256, call.Nonce, call.Served);
 
     public async Task FinishAsync(HttpContext context, Call call, CompletionResult result, CancellationToken ct)
     {
