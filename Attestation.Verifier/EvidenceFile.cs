@@ -105,7 +105,7 @@ public sealed class EvidenceFile
         if (string.IsNullOrEmpty(d.Report)) throw new EvidenceFileFormatException("report must be the report's text");
         if (d.VerifiedAt is null || !DateTimeOffset.TryParse(d.VerifiedAt, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var at))
             throw new EvidenceFileFormatException("verified_at must be an ISO 8601 time");
-        if (d.Verdict is not { Result: EvidenceVerdict.Verified or EvidenceVerdict.Insecure or EvidenceVerdict.Refused, Failed: not null })
+        if (d.Verdict is not { Result: EvidenceVerdict.Verified or EvidenceVerdict.Insecure or EvidenceVerdict.Refused, Failed: not null } || d.Verdict.Failed.Any(f => f is null))
             throw new EvidenceFileFormatException("verdict must be {result: VERIFIED|INSECURE|REFUSED, failed: [check names]}");
         return new EvidenceFile(d, Convert.FromHexString(n), at);
     }
@@ -118,16 +118,32 @@ public sealed class EvidenceFile
     /// </summary>
     public VerificationResult Verify(VerificationOptions? options = null, VerificationPolicy? policyOverride = null)
     {
-        var o = options ?? VerificationOptions.Default;
         var policy = policyOverride;
-        if (policy is null && Policy is { } text && !VerificationPolicy.TryLoad(text, out policy, out var error))
+        if (policy is null && !TryLoadPolicy(out policy, out var error))
             return new VerificationResult([CheckResult.Fail(VerificationPolicy.FormatCheck, error!)]);
-        var asOf = new VerificationOptions
+        return ReportVerifier.Verify(Report, Nonce, policy, OptionsFor(options ?? VerificationOptions.Default));
+    }
+
+    /// <summary>The file's policy, loaded as <c>--policy</c> loads one; true with a null policy when the file has none.</summary>
+    public bool TryLoadPolicy(out VerificationPolicy? policy, out string? error)
+    {
+        policy = null;
+        error = null;
+        return Policy is not { } text || VerificationPolicy.TryLoad(text, out policy, out error);
+    }
+
+    /// <summary>
+    /// The caller's options (trust anchors, the insecure switch: never the file's) with the file's collateral
+    /// where the caller gives none, and the file's verification time where the caller sets none.
+    /// </summary>
+    public VerificationOptions OptionsFor(VerificationOptions caller)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        return new VerificationOptions
         {
-            AllowInsecurePlatform = o.AllowInsecurePlatform, IntelRoot = o.IntelRoot, AmdArk = o.AmdArk, ImdsRoots = o.ImdsRoots,
-            CollateralJson = o.CollateralJson ?? Collateral, TdxTcbInfo = o.TdxTcbInfo, Now = o.Now ?? VerifiedAt,
+            AllowInsecurePlatform = caller.AllowInsecurePlatform, IntelRoot = caller.IntelRoot, AmdArk = caller.AmdArk, ImdsRoots = caller.ImdsRoots,
+            CollateralJson = caller.CollateralJson ?? Collateral, TdxTcbInfo = caller.TdxTcbInfo, Now = caller.Now ?? VerifiedAt,
         };
-        return ReportVerifier.Verify(Report, Nonce, policy, asOf);
     }
 }
 
@@ -152,6 +168,7 @@ internal sealed record EvidenceTrust(string? IntelRootSha256, string? AmdArkSha2
 
 internal sealed record EvidenceVerdictDocument(string? Result, IReadOnlyList<string>? Failed, JsonElement? Checks);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+// A member named twice is refused: the page (parseStrictJson) does the same, so both read the same report.
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, AllowDuplicateProperties = false)]
 [JsonSerializable(typeof(EvidenceFileDocument))]
 internal sealed partial class EvidenceFileJson : JsonSerializerContext;

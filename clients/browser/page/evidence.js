@@ -6,6 +6,8 @@
 // switch's effect (recorded, but a re-verifier accepts a software TPM only by its own option).
 // No DOM here: node tests use it too.
 
+import { parseStrictJson } from '../json.js';
+
 export const EVIDENCE_FORMAT = 'tee-aspire/evidence/v1';
 
 /** An evidence file that cannot be used. */
@@ -61,7 +63,9 @@ export function makeEvidence({ service, nonce, report, policy, collateral, verif
  */
 export function readEvidence(text) {
   let o;
-  try { o = JSON.parse(text); } catch (e) { throw new EvidenceError(`not JSON: ${e.message}`); }
+  // Strictly first: a member named twice (two reports, two nonces) is refused here as in .NET,
+  // so the page and the CLI never read different reports out of one file.
+  try { parseStrictJson(text); o = JSON.parse(text); } catch (e) { throw new EvidenceError(`not JSON, or a member named twice: ${e.message}`); }
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new EvidenceError('not a JSON object');
   if (o.format !== EVIDENCE_FORMAT) throw new EvidenceError(`format is not "${EVIDENCE_FORMAT}"`);
   const known = ['format', 'service', 'nonce', 'verified_at', 'allow_insecure_platform', 'report', 'policy', 'collateral', 'trust', 'verdict'];
