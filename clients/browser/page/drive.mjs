@@ -10,17 +10,25 @@ import { buildPage } from './build.mjs';
 
 export const CHROMIUM = process.env.TEE_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Builds the page, starts Chromium (the flags of test/chromium.test.mjs) and opens the page from file:// (or `url`). */
-export async function openPage({ url } = {}) {
+/** Starts headless Chromium (the flags of test/chromium.test.mjs); `close()` ends it and removes its profile. */
+export async function launchChromium() {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}. Install with: sudo apt-get install -y chromium`);
-  const file = await buildPage();
   const profile = mkdtempSync(join(tmpdir(), 'tee-verify-page-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, timeout: 60_000, acceptDownloads: true, viewport: { width: 1100, height: 900 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
-  const page = context.pages()[0] ?? await context.newPage();
+  return { context, async close() { await context.close(); rmSync(profile, { recursive: true, force: true }); } };
+}
+
+/**
+ * Opens the page (built once per process) in a new tab, from file:// or `url`, recording every
+ * request it makes and every error it throws.
+ */
+export async function openPage(context, { url } = {}) {
+  const file = await (built ??= buildPage());
+  const page = await context.newPage();
   page.setDefaultTimeout(120_000);
   const requests = [];
   const errors = [];
@@ -30,11 +38,9 @@ export async function openPage({ url } = {}) {
   const pageUrl = url ?? pathToFileURL(file).href;
   await page.goto(pageUrl, { timeout: 60_000 });
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
-  return {
-    page, requests, errors, pageUrl,
-    async close() { await context.close(); rmSync(profile, { recursive: true, force: true }); },
-  };
+  return { page, requests, errors, pageUrl, close: () => page.close() };
 }
+let built = null;
 
 /** Waits for a verdict after `action` and returns what the page shows: verdict, reason, each row's status. */
 export async function verdictAfter(page, action) {

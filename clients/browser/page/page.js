@@ -8,6 +8,7 @@ import { verifyReport, createSealedClient, AttestationError, loadPolicy, PolicyF
 import { INTEL_SGX_ROOT_PEM, INTEL_SGX_ROOT_SHA256 } from './intel-root.js';
 import { makeEvidence, readEvidence, reverifyEvidence, verdictOf, pemSha256, EvidenceError } from './evidence.js';
 import { chainRows, plainWords, reportedModels, claims, STATUS_TEXT } from './chain.js';
+import { isReleaseManifest, policyFromRelease, ReleaseError } from './release.js';
 
 const $ = (id) => document.getElementById(id);
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -23,6 +24,9 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const inputs = { policy: null, intelRoot: null, collateral: null, amdArk: null, imdsRoot: null };
+// The policy is read (and a release manifest made into one) asynchronously: verify waits for it.
+let inputsReady = Promise.resolve();
+const track = (p) => { inputsReady = inputsReady.then(() => p); };
 let last = null; // the last verification: what the evidence file holds
 
 async function readFile(input) {
@@ -66,6 +70,7 @@ async function trust() {
 
 async function verifyService() {
   $('download').disabled = true;
+  await inputsReady;
   let service;
   try {
     service = serviceUrl();
@@ -110,6 +115,7 @@ function showNoVerdict(title, why) {
   $('verdict-meta').textContent = '';
   $('chain').replaceChildren();
   $('claims').replaceChildren();
+  $('verdict-box').focus();
 }
 
 function show(result, reportText, { where, recorded }) {
@@ -130,6 +136,7 @@ function show(result, reportText, { where, recorded }) {
   $('verdict-meta').textContent = `${where}. ${result.checks.length} checks, ${failed.length} failed.${recorded ?? ''}`;
   renderChain(result, report);
   renderClaims(report);
+  $('verdict-box').focus();
 }
 
 function renderChain(result, report) {
@@ -176,6 +183,7 @@ async function chat() {
   $('chat-checks').replaceChildren();
   let service;
   try { service = serviceUrl(); } catch (e) { chatVerdict('refused', e.message); return; }
+  await inputsReady;
   const apiKey = $('api-key').value.trim();
   if (!apiKey) { chatVerdict('refused', 'Enter an API key.'); return; }
   setBusy('chat-busy', 'Verifying again, then sending sealed…');
@@ -220,6 +228,7 @@ function download() {
 }
 
 async function loadEvidence() {
+  await inputsReady;
   let file;
   try {
     file = await readFile($('evidence-file'));
@@ -256,18 +265,33 @@ async function loadInput(id, key, status, describe) {
   }
 }
 
+/** A policy file, or a release manifest made into its policy here (the rules of `policy from-release`). */
+async function loadPolicyInput() {
+  let file;
+  try { file = await readFile($('policy-file')); } catch (e) { inputs.policy = null; $('policy-status').textContent = e.message; return; }
+  inputs.policy = file;
+  if (file && isReleaseManifest(file.text)) {
+    try {
+      inputs.policy = { name: file.name, text: await policyFromRelease(file.text), release: true };
+    } catch (e) {
+      // Refused, not ignored: verifying "without" the release the user chose would look like a pass.
+      // A policy that fails to load (policy.format, with the reason), so the evidence file re-verifies to the same refusal.
+      inputs.policy = { name: file.name, text: JSON.stringify({ 'not a usable release manifest': e instanceof ReleaseError ? e.message : 'unreadable' }), release: true };
+      $('policy-status').textContent = `${file.name} is a release manifest that cannot be made into a policy (${e instanceof ReleaseError ? e.message : 'unreadable'}); verifying with it is refused (policy.format).`;
+      return;
+    }
+  }
+  $('policy-status').textContent = describePolicy(inputs.policy);
+}
+
 function describePolicy(file) {
   if (!file) return 'No policy: which TD and which release runs are not checked (any genuine TD passes).';
-  try {
-    const parsed = JSON.parse(file.text);
-    if (parsed && typeof parsed === 'object' && 'app_pcr' in parsed && 'events' in parsed)
-      return `${file.name} is a release manifest, not a policy. Make the policy from it with: tee-verify policy from-release ${file.name} -o policy.json — then load policy.json here.`;
-  } catch { /* loadPolicy says why */ }
   try {
     const p = loadPolicy(file.text);
     const parts = [p.platform ? `platform ${p.platform}` : null, p.td.size ? `${p.td.size} TD value(s)` : null, p.pcrs.size ? `PCRs ${[...p.pcrs.keys()].join(', ')}` : null,
       p.app ? `the release (${p.app.images.length} images)` : null, p.signingKeyFingerprint ? 'a pinned signing key' : null].filter(Boolean);
-    return `${file.name}: ${parts.length ? parts.join(', ') : 'no expectations'}; TCB statuses accepted: ${p.tcbAccept.join(', ')}.`;
+    return `${file.name}${file.release ? ' (a release manifest, made into its policy here as `tee-verify policy from-release` does; no TD values)' : ''}: `
+      + `${parts.length ? parts.join(', ') : 'no expectations'}; TCB statuses accepted: ${p.tcbAccept.join(', ')}.`;
   } catch (e) {
     return `${file.name} does not load as a policy (${e instanceof PolicyFormatError ? e.message : 'unreadable'}); verifying with it is refused (policy.format).`;
   }
@@ -283,11 +307,11 @@ function init() {
   $('chat').addEventListener('click', () => { chat(); });
   $('download').addEventListener('click', download);
   $('evidence-file').addEventListener('change', () => { loadEvidence(); });
-  $('policy-file').addEventListener('change', () => loadInput('policy-file', 'policy', 'policy-status', describePolicy));
-  $('intel-root').addEventListener('change', () => loadInput('intel-root', 'intelRoot', 'intel-root-status', (f) => (f ? `Using ${f.name} instead of Intel's root: for test evidence only.` : 'Default: Intel SGX Root CA, built into this page.')));
-  $('collateral-file').addEventListener('change', () => loadInput('collateral-file', 'collateral', 'collateral-status', (f) => (f ? `Using ${f.name}: checked against the Intel root like any collateral.` : 'None.')));
-  $('amd-ark').addEventListener('change', () => loadInput('amd-ark', 'amdArk'));
-  $('imds-root').addEventListener('change', () => loadInput('imds-root', 'imdsRoot'));
+  $('policy-file').addEventListener('change', () => track(loadPolicyInput()));
+  $('intel-root').addEventListener('change', () => track(loadInput('intel-root', 'intelRoot', 'intel-root-status', (f) => (f ? `Using ${f.name} instead of Intel's root: for test evidence only.` : 'Default: Intel SGX Root CA, built into this page.'))));
+  $('collateral-file').addEventListener('change', () => track(loadInput('collateral-file', 'collateral', 'collateral-status', (f) => (f ? `Using ${f.name}: checked against the Intel root like any collateral.` : 'None.'))));
+  $('amd-ark').addEventListener('change', () => track(loadInput('amd-ark', 'amdArk')));
+  $('imds-root').addEventListener('change', () => track(loadInput('imds-root', 'imdsRoot')));
   document.body.dataset.ready = 'true';
 }
 
