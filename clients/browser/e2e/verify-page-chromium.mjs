@@ -61,10 +61,12 @@ try {
   const result = {
     strict: { verdict: strict.verdict, why: strict.why }, insecure: { verdict: insecure.verdict, rows: insecure.rows },
     mismatch: { verdict: mismatch.verdict, why: mismatch.why, rows: mismatch.rows }, policyStatus, chat,
-    requests: p.requests.map((r) => r.replace(/nonce=[0-9a-f]+/, 'nonce=…')), outside, errors: p.errors,
+    requests: p.requests.map((r) => r.replace(/nonce=[0-9a-f]+/, 'nonce=…')), outside, errors: p.errors, failed: p.failed,
   };
   console.log(`RESULT ${JSON.stringify(result)}`);
   assert.deepEqual(p.errors, []);
+  // The one HTTP error expected: the signature asked for as the answer ends, before it is stored (asked again).
+  assert.deepEqual(p.failed.filter((f) => !/^404 .*\/v1\/signature\/chatcmpl-/.test(f)), []);
   assert.equal(strict.verdict, 'REFUSED');
   assert.match(strict.why, /first failed check: platform/);
   assert.equal(insecure.verdict, 'INSECURE');

@@ -34,11 +34,14 @@ export async function openPage(context, { url } = {}) {
   const errors = [];
   page.on('request', (r) => requests.push(r.url()));
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  // HTTP errors are kept apart (with their URL): Chromium also logs each as a console error.
+  const failed = [];
+  page.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(`console: ${m.text()}`); });
   const pageUrl = url ?? pathToFileURL(file).href;
   await page.goto(pageUrl, { timeout: 60_000 });
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
-  return { page, requests, errors, pageUrl, close: () => page.close() };
+  return { page, requests, errors, failed, pageUrl, close: () => page.close() };
 }
 let built = null;
 

@@ -42,6 +42,7 @@ async function withPage(body, { allowed = [], url } = {}) {
   try {
     await body(p);
     assert.deepEqual(p.errors, []);
+    assert.deepEqual(p.failed, [], 'an HTTP error');
     const outside = p.requests.filter((r) => !(r === p.pageUrl || allowed.some((o) => r.startsWith(`${o}/`))));
     assert.deepEqual(outside, [], 'the page fetched something other than the service');
     return p.requests;
