@@ -11,7 +11,7 @@ namespace TeeAspire.Tests;
 /// </summary>
 public sealed class EvidenceFileTests
 {
-    public static TheoryData<string> Files() => [.. Directory.GetFiles(Path.Combine(Repo.Vectors, "evidence"), "*.evidence.json").Select(Path.GetFileName).Order()!];
+    public static TheoryData<string> Files() => [.. Directory.GetFiles(Path.Combine(Repo.Vectors, "evidence"), "*.evidence.json").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
 
     private static string Read(string name) => File.ReadAllText(Path.Combine(Repo.Vectors, "evidence", name));
 
