@@ -21,7 +21,7 @@ public sealed class VerificationPolicy
     /// <summary>The TD fields a policy can pin, in the order they are checked and written.</summary>
     public static readonly IReadOnlyList<string> TdFields = ["mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mrseam", "td_attributes", "xfam"];
 
-    private static readonly string[] TopLevel = ["platform", "td", "tcb", "pcrs", "signing_key_fingerprint", "app"];
+    private static readonly string[] TopLevel = ["platform", "td", "tcb", "pcrs", "signing_key_fingerprint", "app", "answer"];
     private static readonly string[] AppFields = ["pcr", "compose_sha256", "images", "config_sha256", "allow_interactive_access"];
 
     /// <summary>The platform the evidence must prove (<c>azure-tdx</c>, <c>azure-snp</c>); null: any hardware platform.</summary>
@@ -44,6 +44,12 @@ public sealed class VerificationPolicy
 
     /// <summary>The release the measured launch must show (<see cref="AppMeasurement"/>); null: not checked.</summary>
     public AppPolicy? App { get; set; }
+
+    /// <summary>
+    /// The models an answer may come from (<c>answer.models</c>: <c>name@sha256:digest</c>, the
+    /// release's pins); empty: any model, which each answer check reports (<c>answer.model</c>).
+    /// </summary>
+    public List<string> AnswerModels { get; } = [];
 
     /// <summary>Loads a policy file; throws <see cref="PolicyFormatException"/> naming what is wrong (never another exception).</summary>
     public static VerificationPolicy Load(string json)
@@ -97,7 +103,25 @@ public sealed class VerificationPolicy
                 ? pin.GetString()!.ToLowerInvariant()
                 : throw new PolicyFormatException("signing_key_fingerprint must be 64 hex digits");
         if (fields.TryGetValue("app", out var app) && app.ValueKind != JsonValueKind.Null) policy.App = ReadApp(app);
+        if (fields.TryGetValue("answer", out var answer) && answer.ValueKind != JsonValueKind.Null) ReadAnswer(answer, policy);
         return policy;
+    }
+
+    private static void ReadAnswer(JsonElement answer, VerificationPolicy policy)
+    {
+        foreach (var (name, value) in Members(answer, "answer"))
+        {
+            if (name != "models") throw new PolicyFormatException($"unknown answer field '{Printable(name)}'");
+            if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() is 0 or > 256)
+                throw new PolicyFormatException("answer.models must be a non-empty list of <model>@sha256:<64 lowercase hex>");
+            foreach (var v in value.EnumerateArray())
+            {
+                if (v.ValueKind != JsonValueKind.String || !ModelRef.TryParse(v.GetString(), out var model))
+                    throw new PolicyFormatException("answer.models values must be <model>@sha256:<64 lowercase hex>");
+                if (policy.AnswerModels.Contains(model.ToString())) throw new PolicyFormatException($"answer.models lists {model} twice");
+                policy.AnswerModels.Add(model.ToString());
+            }
+        }
     }
 
     private static void ReadTd(JsonElement td, VerificationPolicy policy)
@@ -223,6 +247,14 @@ public sealed class VerificationPolicy
             {
                 w.WritePropertyName("app");
                 JsonSerializer.Serialize(w, App);
+            }
+            if (AnswerModels.Count > 0)
+            {
+                w.WriteStartObject("answer");
+                w.WriteStartArray("models");
+                foreach (var m in AnswerModels) w.WriteStringValue(m);
+                w.WriteEndArray();
+                w.WriteEndObject();
             }
             w.WriteEndObject();
         }

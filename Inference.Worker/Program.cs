@@ -10,7 +10,7 @@ app.WarmUpInference();
 app.UseInternalTokenAuthentication();
 
 app.MapInferenceApi();
-app.MapDefaultEndpoints();
+app.MapDefaultEndpoints(detailed: true);
 
 app.Run();
 

@@ -114,10 +114,15 @@ public static class ServiceDefaultsExtensions
     /// Maps <c>/health</c> (ready: every registered check, including the service's own
     /// dependencies) and <c>/alive</c> (only checks tagged <see cref="LiveTag"/>).
     /// </summary>
-    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    /// <param name="detailed">
+    /// Write each check's status and description under the overall status (the worker's model
+    /// pulls: "pulling deepseek-r1:7b 43 %"); off for services on the public edge, whose checks'
+    /// descriptions would tell the internet the internal topology.
+    /// </param>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app, bool detailed = false)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapHealthChecks(HealthPath);
+        app.MapHealthChecks(HealthPath, detailed ? new HealthCheckOptions { ResponseWriter = HealthText.WriteAsync } : new HealthCheckOptions());
         app.MapHealthChecks(AlivePath, new HealthCheckOptions { Predicate = r => r.Tags.Contains(LiveTag) });
         return app;
     }

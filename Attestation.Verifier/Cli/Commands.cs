@@ -120,7 +120,7 @@ public static class Commands
             Console.WriteLine($"FAIL answer.signature — no signature served for {id}");
             return Cli.Refused;
         }
-        var checks = AnswerVerifier.Verify(verified.KeySet, id, created, request, responseBytes, answerNonce, signature);
+        var checks = AnswerVerifier.Verify(verified.KeySet, id, created, request, responseBytes, answerNonce, signature, loaded.Policy?.AnswerModels);
         foreach (var check in checks) Console.WriteLine($"{(check.Passed ? "PASS" : "FAIL")} {check.Name} — {check.Reason}");
         if (checks.Any(c => !c.Passed))
         {

@@ -19,6 +19,9 @@ internal sealed record Attested(VerificationResult Result, KeySet KeySet, byte[]
 /// </summary>
 internal sealed class ProxyAttestation(Uri service, Commands.Loaded loaded, HttpMessageHandler transport, HttpClient plain, TextWriter log)
 {
+    /// <summary>The models the policy accepts for answers (<c>answer.models</c>); null: any, reported.</summary>
+    public IReadOnlyCollection<string>? AnswerModels => loaded.Policy?.AnswerModels;
+
     private static readonly TimeSpan RefusalMemory = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan KeyWait = TimeSpan.FromSeconds(15);
     private readonly SemaphoreSlim _gate = new(1, 1);

@@ -169,12 +169,12 @@ internal sealed class ProxyForwarder(ProxyAttestation attestation, HttpClient pl
     private async Task VerifyAnswerAsync(Attested attested, string id, long created, byte[] request, byte[] answer, string nonce, AnswerSignature? signature, CancellationToken ct)
     {
         if (signature is null) throw SignatureInvalid($"no signature is served for {id}");
-        var checks = AnswerVerifier.Verify(attested.KeySet, id, created, request, answer, nonce, signature);
+        var checks = AnswerVerifier.Verify(attested.KeySet, id, created, request, answer, nonce, signature, attestation.AnswerModels);
         if (checks.Any(c => c.Name == "answer.key" && !c.Passed))
         {
             log.WriteLine("an answer names a signing key the verified key set does not hold: verifying a fresh report");
             attested = await attestation.RefreshAsync(attested, ct);
-            checks = AnswerVerifier.Verify(attested.KeySet, id, created, request, answer, nonce, signature);
+            checks = AnswerVerifier.Verify(attested.KeySet, id, created, request, answer, nonce, signature, attestation.AnswerModels);
         }
         if (checks.Where(c => !c.Passed).Select(c => c.Name).ToList() is { Count: > 0 } failed)
             throw SignatureInvalid($"{string.Join(", ", failed)} failed");

@@ -30,8 +30,10 @@ public static class InferenceApi
         return app;
     }
 
-    public static Ok<ModelList> ListModels(ModelCatalog catalog, BackendPool pool)
+    /// <summary>The models ready now (present, accepted by the pins); in the first moments after start it waits, bounded, for the backends' first listing.</summary>
+    public static async Task<Ok<ModelList>> ListModels(ModelCatalog catalog, BackendPool pool, CancellationToken cancellationToken)
     {
+        if (!pool.AllProbed) await pool.WaitForFirstProbeAsync(TimeSpan.FromSeconds(5), cancellationToken);
         var served = pool.ServedModels();
         var data = catalog.Aliases
             .Where(a => served.Contains(a.Value))
@@ -41,10 +43,13 @@ public static class InferenceApi
         return TypedResults.Ok(new ModelList("list", data));
     }
 
-    public static IResult GetModel(string id, ModelCatalog catalog, BackendPool pool) =>
-        catalog.Resolve(id) is { } model && pool.ServedModels().Contains(model)
+    public static async Task<IResult> GetModel(string id, ModelCatalog catalog, BackendPool pool, CancellationToken cancellationToken)
+    {
+        if (!pool.AllProbed) await pool.WaitForFirstProbeAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        return catalog.Resolve(id) is { } model && pool.ServedModels().Contains(model)
             ? TypedResults.Ok(Model(id))
             : OpenAiErrors.ModelNotFound(id);
+    }
 
     private static ModelObject Model(string id) => new(id, "model", CatalogCreated, "teeaspire");
 }

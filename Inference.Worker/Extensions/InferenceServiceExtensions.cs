@@ -17,6 +17,10 @@ public static class InferenceServiceExtensions
     {
         builder.Services.AddOptions<InferenceOptions>().Bind(builder.Configuration.GetSection(InferenceOptions.Section));
         builder.Services.AddSingleton<ModelCatalog>();
+        builder.Services.AddOptions<ModelOptions>().Bind(builder.Configuration.GetSection(ModelOptions.Section))
+            .Validate(o => ModelPins.Valid(o, out _), "Inference:Models is invalid: pins are <model>@sha256:<64 lowercase hex>, each model once; PullAttempts ≥ 1, PullRetryDelay > 0, PullRetryMaxDelay ≥ PullRetryDelay, PullIdleTimeout > 0")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<ModelPins>();
         builder.Services.AddSingleton<BackendPool>();
         builder.Services.AddSingleton<Scheduler>();
         builder.Services.AddSingleton<WorkerTelemetry>();
@@ -24,6 +28,7 @@ public static class InferenceServiceExtensions
         builder.Services.AddSingleton<OllamaDispatcher>();
         builder.Services.AddSingleton<ChatEndpoint>();
         builder.Services.AddHostedService<BackendProbe>();
+        builder.Services.AddHostedService<ModelPuller>();
         builder.Services.AddSingleton<UsageRetry>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<UsageRetry>());
         builder.Services.AddHealthChecks().AddCheck<BackendsHealthCheck>("ollama-backends");

@@ -1,9 +1,32 @@
+using TeeAspire.Attestation.Verifier;
+using TeeAspire.Contracts;
+
 namespace Inference.Worker.Model;
 
 /// <summary>One request's fixed facts.</summary>
 /// <param name="Nonce">the client's <c>x-answer-nonce</c> (lowercase hex) or null; signed with the answer</param>
-public sealed record Call(string Id, string KeyId, ChatRequest Request, string OllamaModel, byte[] OllamaBody, string RequestSha256, string? Nonce, long StartedTimestamp)
+/// <param name="ReservedTokens">what the gateway's admission took from the key's token budget (<c>x-tee-tokens-reserved</c>); the debit subtracts it</param>
+public sealed record Call(string Id, string KeyId, ChatRequest Request, string OllamaModel, byte[] OllamaBody, string RequestSha256, string? Nonce, long StartedTimestamp, long ReservedTokens = 0)
 {
     /// <summary>The <c>created</c> every chunk or the completion carries, and the one signed.</summary>
     public long Created { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    private ModelRef? _served;
+
+    /// <summary>
+    /// The model that answers, by its manifest digest, set when a backend is chosen (null if the
+    /// backend reported no digest): the responses' <c>system_fingerprint</c> and the signed statement's <c>model=</c>.
+    /// </summary>
+    public ModelRef? Served
+    {
+        get => _served;
+        set
+        {
+            _served = value;
+            ServedText = value?.ToString();
+        }
+    }
+
+    /// <summary><see cref="Served"/> as text, built once per request, not per chunk.</summary>
+    public string? ServedText { get; private set; }
 }

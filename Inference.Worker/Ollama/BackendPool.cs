@@ -1,6 +1,8 @@
 using System.Data.Common;
 using System.Net;
 using System.Text.Json;
+using TeeAspire.Attestation.Verifier;
+using Inference.Worker.Scheduling;
 using Microsoft.Extensions.Options;
 
 namespace Inference.Worker.Ollama;
@@ -15,10 +17,14 @@ namespace Inference.Worker.Ollama;
 public sealed partial class BackendPool : IDisposable
 {
     private readonly ILogger<BackendPool> _logger;
+    private readonly IReadOnlySet<string> _catalogModels;
 
-    public BackendPool(IConfiguration configuration, IOptions<InferenceOptions> options, ILogger<BackendPool> logger)
+    public BackendPool(IConfiguration configuration, IOptions<InferenceOptions> options, ModelCatalog catalog, ModelPins pins, IOptions<ModelOptions> models, ILogger<BackendPool> logger)
     {
+        PullEnabled = models.Value.Pull;
         _logger = logger;
+        Pins = pins;
+        _catalogModels = catalog.Aliases.Values.ToHashSet(StringComparer.Ordinal);
         Options = options.Value;
         Backends = Discover(configuration, Options);
         Invoker = new HttpMessageInvoker(new SocketsHttpHandler
@@ -35,6 +41,7 @@ public sealed partial class BackendPool : IDisposable
     }
 
     public InferenceOptions Options { get; }
+    public ModelPins Pins { get; }
     public IReadOnlyList<Backend> Backends { get; }
     public HttpMessageInvoker Invoker { get; }
 
@@ -75,7 +82,10 @@ public sealed partial class BackendPool : IDisposable
         return Uri.TryCreate(endpoint, UriKind.Absolute, out _) && model.Length > 0;
     }
 
-    /// <summary>All models a healthy backend serves right now.</summary>
+    /// <summary>The models a backend must have: those configured for it, or, if none is, every model of the catalog.</summary>
+    public IReadOnlySet<string> Wanted(Backend backend) => backend.Configured.Count > 0 ? backend.Configured : _catalogModels;
+
+    /// <summary>All models a healthy backend serves right now (present and accepted by the pins).</summary>
     public IReadOnlySet<string> ServedModels() =>
         Backends.Where(b => b.Healthy).SelectMany(b => b.Models).ToHashSet(StringComparer.Ordinal);
 
@@ -113,17 +123,19 @@ public sealed partial class BackendPool : IDisposable
             }
             await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
             using var doc = await JsonDocument.ParseAsync(body, cancellationToken: timeout.Token);
-            var models = new HashSet<string>(StringComparer.Ordinal);
+            var listed = new Dictionary<string, string?>(StringComparer.Ordinal);
             if (doc.RootElement.TryGetProperty("models", out var list) && list.ValueKind == JsonValueKind.Array)
             {
                 foreach (var m in list.EnumerateArray())
                 {
-                    if (m.TryGetProperty("name", out var name) && name.GetString() is { } n) models.Add(n);
-                    if (m.TryGetProperty("model", out var id) && id.GetString() is { } i) models.Add(i);
+                    if (m.ValueKind != JsonValueKind.Object) continue;
+                    var digest = m.TryGetProperty("digest", out var d) && d.ValueKind == JsonValueKind.String ? ModelRef.NormalizeDigest(d.GetString()) : null;
+                    if (m.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String && name.GetString() is { Length: > 0 } n) listed[n] = digest;
+                    if (m.TryGetProperty("model", out var id) && id.ValueKind == JsonValueKind.String && id.GetString() is { Length: > 0 } i) listed[i] = digest;
                 }
             }
-            var changed = !models.SetEquals(backend.Models);
-            backend.SetServedModels(models);
+            var changed = ApplyTags(backend, listed);
+            backend.MarkListed();
             ReportSuccess(backend);
             if (changed) Changed?.Invoke();
         }
@@ -132,9 +144,96 @@ public sealed partial class BackendPool : IDisposable
             if (cancellationToken.IsCancellationRequested) return;
             ReportFailure(backend, e.GetType().Name);
         }
+        finally
+        {
+            backend.MarkProbed();
+        }
     }
 
+    /// <summary>
+    /// What <c>/api/tags</c> listed becomes each model's state: present and accepted by the pins →
+    /// ready; present under another digest → refused (logged once); gone → missing (to be pulled).
+    /// A model being pulled, or failed, keeps that state until its pull ends.
+    /// </summary>
+    private bool ApplyTags(Backend backend, IReadOnlyDictionary<string, string?> listed)
+    {
+        var changed = false;
+        foreach (var (name, digest) in listed)
+        {
+            var before = backend.StatusOf(name);
+            if (Pins.Accepts(name, digest, out var why))
+            {
+                if (before.State != ModelState.Ready || before.Digest != digest)
+                {
+                    if (Pins.Enforced) LogModelReady(name, backend.Endpoint, digest!);
+                    else LogModelUnpinned(name, backend.Endpoint, digest ?? "(none)");
+                }
+                changed |= backend.SetStatus(name, new ModelStatus(ModelState.Ready, digest));
+            }
+            else if (before.State != ModelState.Pulling)
+            {
+                if (before.State != ModelState.Refused || before.Digest != digest) LogModelRefused(name, backend.Endpoint, why!);
+                changed |= backend.SetStatus(name, new ModelStatus(ModelState.Refused, digest, Detail: why));
+            }
+        }
+        foreach (var (name, status) in backend.Status)
+        {
+            if (!listed.ContainsKey(name) && status.State is ModelState.Ready or ModelState.Refused)
+                changed |= backend.SetStatus(name, new ModelStatus(ModelState.Missing));
+        }
+        return changed;
+    }
+
+    /// <summary>Whether every backend was probed once (until then its models are unknown).</summary>
+    public bool AllProbed => Backends.All(b => b.Probed);
+
+    /// <summary>Waits (bounded) for the first model listing of every backend: a request in the first moments after start is not refused for models not yet listed.</summary>
+    public async Task WaitForFirstProbeAsync(TimeSpan bound, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.WhenAll(Backends.Select(b => b.FirstProbe)).WaitAsync(bound, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Why no healthy backend serves <paramref name="model"/>: still being pulled (503
+    /// <c>model_loading</c>), refused by the pins or failed to pull (503 <c>model_unavailable</c>),
+    /// or no backend up (503 <c>backend_unavailable</c>).
+    /// </summary>
+    public AcquireException WhyNotServed(string model)
+    {
+        var states = Backends.Where(b => b.Healthy).Select(b => (Backend: b, Status: b.StatusOf(model))).ToList();
+        if (states.FirstOrDefault(s => s.Status.State == ModelState.Pulling) is { Backend: not null } pulling)
+            return new AcquireException(AcquireFailure.ModelLoading,
+                $"Model {model} is being pulled onto its backend ({pulling.Status.Percent ?? 0} %); retry later.");
+        if (states.Any(s => !s.Backend.Listed || (s.Status.State == ModelState.Missing && Wanted(s.Backend).Contains(model) && PullEnabled)))
+            return new AcquireException(AcquireFailure.ModelLoading, $"Model {model} is not on its backend yet and is about to be pulled; retry later.");
+        if (states.FirstOrDefault(s => s.Status.State is ModelState.Refused or ModelState.Failed) is { Backend: not null } refused)
+            return new AcquireException(AcquireFailure.ModelUnavailable,
+                $"Model {model} is not served: {refused.Status.Detail ?? (refused.Status.State == ModelState.Refused ? "its digest is not the release's pin" : "its pull failed")}.");
+        return new AcquireException(AcquireFailure.NoBackend, "No healthy backend serves this model right now.");
+    }
+
+    /// <summary>Whether missing models are pulled (<c>Inference:Models:Pull</c>).</summary>
+    public bool PullEnabled { get; }
+
+    /// <summary>Tells the waiting requests and the puller that a model's state changed.</summary>
+    public void NotifyChanged() => Changed?.Invoke();
+
     public void Dispose() => Invoker.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} on {Endpoint} is ready: digest sha256:{Digest} is the release's pin")]
+    private partial void LogModelReady(string model, Uri endpoint, string digest);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} on {Endpoint} is served UNPINNED (development: no Inference:Models:Pins), digest sha256:{Digest}")]
+    private partial void LogModelUnpinned(string model, Uri endpoint, string digest);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Model {Model} on {Endpoint} is REFUSED and will not be served: {Why}")]
+    private partial void LogModelRefused(string model, Uri endpoint, string why);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Backend {Endpoint} taken out for {Seconds}s: {Reason}")]
     private partial void LogBackendOut(Uri endpoint, string reason, double seconds);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Inference.Worker.Model;
+using TeeAspire.Contracts;
 
 namespace Inference.Worker.OpenAi;
 
@@ -139,7 +140,10 @@ public static class OpenAiWire
         w.WriteString("object", type);
         w.WriteNumber("created", call.Created);
         w.WriteString("model", call.Request.Model);
-        w.WriteNull("system_fingerprint");
+        // The weights that answer (name@sha256:manifest digest), in OpenAI's field for the backend
+        // configuration; the signed statement (v2) covers it, so a verifier reads it from here.
+        if (call.ServedText is { } served) w.WriteString("system_fingerprint", served);
+        else w.WriteNull("system_fingerprint");
     }
 
     private static void Usage(Utf8JsonWriter w, int promptTokens, int completionTokens)

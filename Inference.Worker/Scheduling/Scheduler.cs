@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 
 namespace Inference.Worker.Scheduling;
 
-public enum AcquireFailure { QueueFull, QueueTimeout, NoBackend }
+public enum AcquireFailure { QueueFull, QueueTimeout, NoBackend, ModelLoading, ModelUnavailable }
 
 public sealed class AcquireException(AcquireFailure reason, string message) : Exception(message)
 {
@@ -62,11 +62,12 @@ public sealed class Scheduler
     public async Task<SlotLease> AcquireAsync(string model, string key, IReadOnlySet<Backend> avoid, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
+        if (!_pool.AllProbed) await _pool.WaitForFirstProbeAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         Waiter waiter;
         lock (_lock)
         {
             if (!_pool.Backends.Any(b => b.Healthy && b.Serves(model)))
-                throw new AcquireException(AcquireFailure.NoBackend, "No healthy backend serves this model right now.");
+                throw _pool.WhyNotServed(model);
             var queue = QueueFor(model);
             if (queue.Count == 0 && TryPick(model, avoid) is { } free)
             {

@@ -8,15 +8,16 @@ public sealed record SignedAnswer(string Text, string Signature, string KeyFinge
 /// <summary>
 /// Signs each answer in-process with <see cref="AnswerSigningKey"/>: the statement is
 /// <see cref="AnswerStatement.Build"/> over the completion id, the <c>created</c> the response
-/// carries, the hashes of the exact request and response bytes, and the client's optional nonce.
+/// carries, the model that answered (v2), the hashes of the exact request and response bytes, and the client's optional nonce.
 /// </summary>
 public sealed class AnswerSigner(AnswerSigningKey key)
 {
     public string KeyFingerprint => key.Fingerprint;
 
-    public SignedAnswer Sign(string id, long created, string requestSha256, string responseSha256, string? nonce)
+    /// <param name="model">the model that answered: a v2 statement names it; null (no digest known) signs v1</param>
+    public SignedAnswer Sign(string id, long created, string requestSha256, string responseSha256, string? nonce, ModelRef? model)
     {
-        var text = AnswerStatement.Build(id, created, requestSha256, responseSha256, nonce);
+        var text = AnswerStatement.Build(id, created, requestSha256, responseSha256, nonce, model);
         return new SignedAnswer(text, key.Sign(text), key.Fingerprint);
     }
 }

@@ -215,8 +215,8 @@ export function loadPolicy(source) {
   if (fields.has('allow_insecure_platform'))
     throw new PolicyFormatError('allow_insecure_platform cannot be set in a policy file: an insecure platform is accepted only by the explicit option {allowInsecurePlatform: true} (--allow-insecure-platform on the command line)');
   for (const name of fields.keys())
-    if (!['platform', 'td', 'tcb', 'pcrs', 'signing_key_fingerprint', 'app'].includes(name)) throw new PolicyFormatError(`unknown policy field '${printable(name)}'`);
-  const policy = { platform: null, td: new Map(), allowDebug: false, tcbAccept: ['UpToDate'], pcrs: new Map(), signingKeyFingerprint: null, app: null };
+    if (!['platform', 'td', 'tcb', 'pcrs', 'signing_key_fingerprint', 'app', 'answer'].includes(name)) throw new PolicyFormatError(`unknown policy field '${printable(name)}'`);
+  const policy = { platform: null, td: new Map(), allowDebug: false, tcbAccept: ['UpToDate'], pcrs: new Map(), signingKeyFingerprint: null, app: null, answerModels: [] };
   const platform = fields.get('platform');
   if (platform !== undefined && platform !== null) {
     if (platform !== 'azure-tdx' && platform !== 'azure-snp') throw new PolicyFormatError('platform must be "azure-tdx" or "azure-snp"');
@@ -264,8 +264,23 @@ export function loadPolicy(source) {
   }
   const app = fields.get('app');
   if (app !== undefined && app !== null) policy.app = readAppPolicy(app, (m) => new PolicyFormatError(m));
+  const answer = fields.get('answer');
+  if (answer !== undefined && answer !== null) {
+    for (const [name, value] of members(answer, 'answer')) {
+      if (name !== 'models') throw new PolicyFormatError(`unknown answer field '${printable(name)}'`);
+      if (!Array.isArray(value) || value.length === 0 || value.length > 256) throw new PolicyFormatError('answer.models must be a non-empty list of <model>@sha256:<64 lowercase hex>');
+      for (const v of value) {
+        if (!isModelRef(v)) throw new PolicyFormatError('answer.models values must be <model>@sha256:<64 lowercase hex>');
+        if (policy.answerModels.includes(v)) throw new PolicyFormatError(`answer.models lists ${v} twice`);
+        policy.answerModels.push(v);
+      }
+    }
+  }
   return policy;
 }
+
+/** `<ollama model>@sha256:<64 lowercase hex>`, as ModelRef.TryParse in .NET. */
+const isModelRef = (v) => typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._/:-]{0,199}@sha256:[0-9a-f]{64}$/.test(v);
 
 // ───────────────────────────── HCL report ─────────────────────────────
 
@@ -585,13 +600,58 @@ class Run {
 // ───────────────────────────── Answers ─────────────────────────────
 
 /** The statement an answer's signature covers (PROTOCOL.md "Answer statement"); throws Error for a field out of its pattern. */
-export function answerStatement(id, created, requestSha256, responseSha256, nonceHex) {
+export function answerStatement(id, created, requestSha256, responseSha256, nonceHex, model = null) {
   if (typeof id !== 'string' || !/^chatcmpl-[A-Za-z0-9]{1,64}$/.test(id)) throw new Error('id is not a completion id');
   if (!Number.isSafeInteger(created) || created < 0) throw new Error('created is not a non-negative integer');
   if (!/^[0-9a-f]{64}$/.test(requestSha256) || !/^[0-9a-f]{64}$/.test(responseSha256)) throw new Error('not lowercase hex SHA-256');
   const nonce = nonceHex ?? '';
   if (nonce.length !== 0 && !/^(?:[0-9a-f]{2}){16,64}$/.test(nonce)) throw new Error('the nonce is not lowercase hex of 16–64 bytes');
-  return `tee-aspire/answer/v1\nid=${id}\ncreated=${created}\nrequest_sha256=${requestSha256}\nresponse_sha256=${responseSha256}\nnonce=${nonce}\n`;
+  if (model !== null && !isModelRef(model)) throw new Error('the model is not <name>@sha256:<64 lowercase hex>');
+  return model === null
+    ? `tee-aspire/answer/v1\nid=${id}\ncreated=${created}\nrequest_sha256=${requestSha256}\nresponse_sha256=${responseSha256}\nnonce=${nonce}\n`
+    : `tee-aspire/answer/v2\nid=${id}\ncreated=${created}\nmodel=${model}\nrequest_sha256=${requestSha256}\nresponse_sha256=${responseSha256}\nnonce=${nonce}\n`;
+}
+
+/**
+ * The model a response names, as AnswerVerifier.ModelOf in .NET: the `system_fingerprint` of a
+ * `chat.completion`, or of the stream's `data:` events (all that carry one must agree); a value that
+ * is not `name@sha256:hex` names none. Never throws.
+ * @returns {{model: string|null, error: string|null}}
+ */
+export function answerModel(response) {
+  let text;
+  try { text = new TextDecoder('utf-8').decode(response); } catch { return { model: null, error: null }; }
+  const fingerprint = (json) => {
+    try {
+      const v = JSON.parse(json);
+      return v !== null && typeof v === 'object' && !Array.isArray(v) && isModelRef(v.system_fingerprint) ? v.system_fingerprint : null;
+    } catch { return null; }
+  };
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('{')) return { model: fingerprint(trimmed), error: null };
+  let found = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (!line.startsWith('data:')) continue;
+    const data = line.slice(5).trimStart();
+    if (!data.startsWith('{')) continue;
+    const m = fingerprint(data);
+    if (m === null) continue;
+    if (found !== null && found !== m) return { model: null, error: `the stream's events name different models (${found}, ${m})` };
+    found = m;
+  }
+  return { model: found, error: null };
+}
+
+function modelCheck(model, error, accepted) {
+  if (error) return fail('answer.model', error);
+  const pinned = Array.isArray(accepted) && accepted.length > 0;
+  if (model === null)
+    return pinned ? fail('answer.model', `the answer names no model (a v1 statement); the policy accepts only ${accepted.join(', ')}`)
+      : pass('answer.model', 'the answer names no model (a v1 statement); the policy pins no models');
+  if (!pinned) return pass('answer.model', `answered by ${model} (covered by the signature); the policy pins no models`);
+  return accepted.includes(model) ? pass('answer.model', `answered by ${model}, a model the policy accepts`)
+    : fail('answer.model', `answered by ${model}, not a model the policy accepts`);
 }
 
 /**
@@ -601,14 +661,16 @@ export function answerStatement(id, created, requestSha256, responseSha256, nonc
  * verified key set that the served fingerprint names. The server's `text`, if any, is never read.
  * @param {object} keySet `verifyReport(...).keySet` of a VERIFIED report
  * @param {{id: string, created: number, request: Uint8Array, response: Uint8Array, nonce?: string|null,
- *   signature: {id: string, signature: string, signing_key_fingerprint: string}}} a
+ *   signature: {id: string, signature: string, signing_key_fingerprint: string}, models?: string[]|null}} a
+ *   `models`: the policy's `answer.models`; null or empty: any model, reported as `answer.model`
  */
-export async function verifyAnswer(keySet, { id, created, request, response, nonce = null, signature }) {
+export async function verifyAnswer(keySet, { id, created, request, response, nonce = null, signature, models = null }) {
   const checks = [];
   let statement;
+  const { model, error: modelError } = answerModel(response);
   try {
     if (!keySet) throw new Error('no verified key set');
-    statement = answerStatement(id, created, hex(await sha256(request)), hex(await sha256(response)), nonce);
+    statement = answerStatement(id, created, hex(await sha256(request)), hex(await sha256(response)), nonce, model);
   } catch (e) {
     checks.push(fail('answer.statement', `the answer's id, created or nonce cannot form a statement: ${e.message}`));
     return { passed: false, checks };
@@ -625,7 +687,8 @@ export async function verifyAnswer(keySet, { id, created, request, response, non
     try { valid = !!ec && await subtle().verify({ name: 'ECDSA', hash: 'SHA-256' }, ec, sig, utf8.encode(statement)); } catch { valid = false; }
   }
   checks.push(valid ? pass('answer.signature', 'the ES256 signature over the statement verifies')
-    : fail('answer.signature', 'the ES256 signature does not verify over this request, response, id, created and nonce'));
+    : fail('answer.signature', 'the ES256 signature does not verify over this request, response, id, created, model and nonce'));
+  checks.push(modelCheck(model, modelError, models));
   return { passed: checks.every((c) => c.passed), checks };
 }
 
@@ -685,7 +748,7 @@ export async function verifyTEEAndChat(baseUrlOrOptions, apiKey, prompt) {
   else {
     const { signature, status } = await fetchAnswerSignature(o.baseUrl, o.apiKey, id, fetchImpl);
     verdict = signature
-      ? await verifyAnswer(report.keySet, { id, created: answer.created, request: body, response: responseBytes, nonce, signature })
+      ? await verifyAnswer(report.keySet, { id, created: answer.created, request: body, response: responseBytes, nonce, signature, models: o.policy == null ? null : loadPolicy(o.policy).answerModels })
       : { passed: false, checks: [fail('answer.signature', `no signature (HTTP ${status})`)] };
   }
   const message = answer?.choices?.[0]?.message ?? {};

@@ -111,14 +111,21 @@ public sealed class AnswerSigningTests
         var key = set.FindSigningKey(response.Headers.GetValues("x-tee-signing-key").Single());
 
         Assert.NotNull(key);
-        Assert.True(Verifies(key, AnswerStatement.Build(id, created, Sha(Request), Sha(body), nonce), signature));
-        Assert.False(Verifies(key, AnswerStatement.Build(id, created + 1, Sha(Request), Sha(body), nonce), signature));
-        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(Request.Replace("hello", "hullo")), Sha(body), nonce), signature));
-        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(Request), Sha(body), Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32))), signature));
-        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(Request), Sha(body), null), signature));
-        Assert.False(Verifies(key, AnswerStatement.Build("chatcmpl-other", created, Sha(Request), Sha(body), nonce), signature));
+        // The answer names its weights (system_fingerprint) and the v2 statement covers them.
+        var model = AnswerVerifier.ModelOf(body).Model;
+        Assert.NotNull(model);
+        Assert.Equal("deepseek-r1:1.5b", model.Name);
+        Assert.True(Verifies(key, AnswerStatement.Build(id, created, Sha(Request), Sha(body), nonce, model), signature));
+        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(Request), Sha(body), nonce), signature));
+        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(Request), Sha(body), nonce, model with { Name = "deepseek-r1:7b" }), signature));
+        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(Request), Sha(body), nonce, model with { Digest = new string('0', 64) }), signature));
+        Assert.False(Verifies(key, AnswerStatement.Build(id, created + 1, Sha(Request), Sha(body), nonce, model), signature));
+        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(Request.Replace("hello", "hullo")), Sha(body), nonce, model), signature));
+        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(Request), Sha(body), Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)), model), signature));
+        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(Request), Sha(body), null, model), signature));
+        Assert.False(Verifies(key, AnswerStatement.Build("chatcmpl-other", created, Sha(Request), Sha(body), nonce, model), signature));
         using var other = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        Assert.False(Verifies(new KeySetEntry(KeyPurposes.AnswerSigning, KeyPurposes.Es256, other.ExportSubjectPublicKeyInfo()), AnswerStatement.Build(id, created, Sha(Request), Sha(body), nonce), signature));
+        Assert.False(Verifies(new KeySetEntry(KeyPurposes.AnswerSigning, KeyPurposes.Es256, other.ExportSubjectPublicKeyInfo()), AnswerStatement.Build(id, created, Sha(Request), Sha(body), nonce, model), signature));
     }
 
     [Fact]
@@ -151,8 +158,11 @@ public sealed class AnswerSigningTests
         Assert.NotNull(key);
         Assert.Equal(created, (long)fetched["created"]!);
         Assert.Equal(nonce, (string?)fetched["nonce"]);
-        Assert.True(Verifies(key, AnswerStatement.Build(id, created, Sha(request), Sha(body), nonce), (string)fetched["signature"]!));
-        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(request), Sha(body[..^1]), nonce), (string)fetched["signature"]!));
+        var model = AnswerVerifier.ModelOf(body).Model;
+        Assert.NotNull(model);
+        Assert.True(Verifies(key, AnswerStatement.Build(id, created, Sha(request), Sha(body), nonce, model), (string)fetched["signature"]!));
+        Assert.StartsWith(AnswerStatement.HeaderV2 + "\n", (string)fetched["text"]!, StringComparison.Ordinal);
+        Assert.False(Verifies(key, AnswerStatement.Build(id, created, Sha(request), Sha(body[..^1]), nonce, model), (string)fetched["signature"]!));
     }
 
     [Fact]

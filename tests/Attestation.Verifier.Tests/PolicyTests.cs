@@ -68,4 +68,35 @@ public sealed class PolicyTests
         Assert.Null(policy);
         Assert.Contains(reason, error);
     }
+
+    private static readonly string Pin = "deepseek-r1:7b@sha256:" + new string('a', 64);
+
+    [Fact]
+    public void AnswerModelsLoadAndRoundTrip()
+    {
+        var policy = VerificationPolicy.Load("{\"answer\": {\"models\": [\"" + Pin + "\"]}}");
+        Assert.Equal([Pin], policy.AnswerModels);
+        Assert.Equal([Pin], VerificationPolicy.Load(policy.ToJson()).AnswerModels);
+        Assert.DoesNotContain("answer", VerificationPolicy.Load("{}").ToJson(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("{\"answer\": {\"models\": []}}", "answer.models")]
+    [InlineData("{\"answer\": {\"models\": [\"deepseek-r1:7b\"]}}", "answer.models")]
+    [InlineData("{\"answer\": {\"models\": [\"deepseek-r1:7b@sha256:ABCD\"]}}", "answer.models")]
+    [InlineData("{\"answer\": {\"models\": [7]}}", "answer.models")]
+    [InlineData("{\"answer\": {\"model\": []}}", "unknown answer field")]
+    [InlineData("{\"answer\": [1]}", "answer")]
+    public void AnswerModelsOutOfTheirFormatAreRefused(string json, string reason)
+    {
+        var e = Assert.Throws<PolicyFormatException>(() => VerificationPolicy.Load(json));
+        Assert.Contains(reason, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AModelListedTwiceIsRefused()
+    {
+        var e = Assert.Throws<PolicyFormatException>(() => VerificationPolicy.Load("{\"answer\": {\"models\": [\"" + Pin + "\", \"" + Pin + "\"]}}"));
+        Assert.Contains("twice", e.Message, StringComparison.Ordinal);
+    }
 }

@@ -49,7 +49,7 @@ public sealed class KeySetTests(StackFixture stack)
         using var ecdsa = ECDsa.Create();
         ecdsa.ImportSubjectPublicKeyInfo(signing.PublicKey, out _);
         var statement = AnswerStatement.Build((string)json["id"]!, (long)json["created"]!,
-            Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(body))), Convert.ToHexStringLower(SHA256.HashData(answer)), nonceHex);
+            Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(body))), Convert.ToHexStringLower(SHA256.HashData(answer)), nonceHex, AnswerVerifier.ModelOf(answer).Model ?? throw new InvalidOperationException("the answer names no model"));
         Assert.True(ecdsa.VerifyData(Encoding.UTF8.GetBytes(statement), Convert.FromBase64String(response.Headers.GetValues("x-tee-signature").Single()),
             HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation));
     }

@@ -27,7 +27,7 @@ public sealed class BackendDiscoveryTests
         Assert.Equal(2, backends.Count);
         var ollama = Assert.Single(backends, b => b.Endpoint.Host == "ollama");
         Assert.Equal(2, ollama.Slots);
-        Assert.Equal(["deepseek-r1:1.5b", "deepseek-r1:7b"], ollama.Models.Order());
+        Assert.Equal(["deepseek-r1:1.5b", "deepseek-r1:7b"], ollama.Configured.Order());
         var gpu = Assert.Single(backends, b => b.Endpoint.Host == "gpu-box");
         Assert.Equal(4, gpu.Slots);
     }

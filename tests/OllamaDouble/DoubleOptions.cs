@@ -18,7 +18,23 @@ public sealed class DoubleOptions
     /// <summary>Answer length in tokens when the request sets no num_predict.</summary>
     public int AnswerTokens { get; set; } = 24;
 
+    /// <summary>Models installed at start (unless <see cref="StartEmpty"/>), and the ones <c>/api/pull</c> can fetch.</summary>
     public string[] Models { get; set; } = ["deepseek-r1:1.5b", "deepseek-r1:7b"];
+
+    /// <summary>Start with no model installed, as a fresh Ollama volume does: every model must be pulled first.</summary>
+    public bool StartEmpty { get; set; }
+
+    /// <summary>Progress lines per layer of a pull (besides the first and last).</summary>
+    public int PullSteps { get; set; } = 4;
+
+    /// <summary>Slow-pull mode: delay between two progress lines of a pull, in milliseconds.</summary>
+    public int PullStepDelayMs { get; set; }
+
+    /// <summary>
+    /// Slow-pull mode, held: a pull reports this percentage of its weights layer and then waits
+    /// until <c>POST /_double/pulls/release</c> (or the client goes). Null: pulls run through.
+    /// </summary>
+    public int? HoldPullsAtPercent { get; set; }
 
     public static DoubleOptions FromConfiguration(IConfiguration configuration)
     {

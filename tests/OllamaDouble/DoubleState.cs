@@ -10,6 +10,7 @@ public sealed class DoubleState(DoubleOptions options)
 {
     private readonly SemaphoreSlim _slots = new(options.Slots, options.Slots);
     private readonly ConcurrentQueue<Fault> _faults = new();
+    private readonly ConcurrentQueue<Fault> _pullFaults = new();
     private int _pending;
     private int _inFlight;
     private int _maxInFlight;
@@ -20,15 +21,22 @@ public sealed class DoubleState(DoubleOptions options)
 
     public DoubleOptions Options { get; } = options;
 
+    /// <summary>The installed models and the pulls.</summary>
+    public ModelStore Models { get; } = new(options);
+
     /// <summary>The last /api/chat or /v1/chat/completions body, so tests can check what was sent.</summary>
     public string? LastChatBody { get; set; }
 
+    /// <summary>Faults named <c>pull_*</c> hit the next pulls; the others the next chats.</summary>
     public void AddFaults(Fault fault, int count)
     {
-        for (var i = 0; i < count; i++) _faults.Enqueue(fault);
+        var queue = fault.Kind.StartsWith("pull_", StringComparison.Ordinal) ? _pullFaults : _faults;
+        for (var i = 0; i < count; i++) queue.Enqueue(fault);
     }
 
     public Fault? NextFault() => _faults.TryDequeue(out var fault) ? fault : null;
+
+    public Fault? NextPullFault() => _pullFaults.TryDequeue(out var fault) ? fault : null;
 
     /// <summary>Waits for a slot as Ollama does; null when the queue is full (→ 503).</summary>
     public async Task<IDisposable?> EnterAsync(CancellationToken cancellationToken)

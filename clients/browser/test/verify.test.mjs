@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { verifyReport, verifyAnswer, verifyTpmQuote, parseTpmAttest, loadPolicy, PolicyFormatError, answerStatement, readKeySet, parseStrictJson, verifyTEEAndChat } from '../tee-verify.js';
+import { verifyReport, verifyAnswer, verifyTpmQuote, parseTpmAttest, loadPolicy, PolicyFormatError, answerStatement, answerModel, readKeySet, parseStrictJson, verifyTEEAndChat } from '../tee-verify.js';
 import { verifySnp } from '../hardware.js';
 import { parsePemCertificates } from '../x509.js';
 import * as E from '../corpus/evidence.mjs';
@@ -174,6 +174,53 @@ test('answers verify only from the caller\'s own data, with a key of the atteste
   assert.deepEqual(failed(await verifyAnswer(ks, { ...base, signature: { ...signature, signing_key_fingerprint: 'ab'.repeat(32) } })), ['answer.key', 'answer.signature']);
   assert.deepEqual(failed(await verifyAnswer(ks, { ...base, signature: { ...signature, id: 'chatcmpl-other' } })), ['answer.statement']);
   assert.deepEqual(failed(await verifyAnswer(ks, { ...base, id: 'not an id' })), ['answer.statement']);
+});
+
+test('v2: an answer names its weights; a changed model name or digest, or a model the policy does not list, is refused naming answer.model', async () => {
+  const ks = await readKeySet(parseStrictJson(await software()).value.key_set);
+  const sha = async (b) => Buffer.from(await crypto.subtle.digest('SHA-256', b)).toString('hex');
+  const large = `deepseek-r1:7b@sha256:${'7a'.repeat(32)}`;
+  const small = `deepseek-r1:1.5b@sha256:${'15'.repeat(32)}`;
+  const request = new TextEncoder().encode('{"model":"deepseek-r1-7b","messages":[]}');
+  const answerFrom = (fp) => new TextEncoder().encode(`{"id":"chatcmpl-abc123","object":"chat.completion","created":1764000000,"system_fingerprint":${fp === null ? 'null' : JSON.stringify(fp)},"choices":[]}`);
+  const nonce = 'ab'.repeat(32);
+  const fingerprint = ks.keys.find((k) => k.purpose === 'answer-signing').fingerprint;
+  const signed = async (response, model) => {
+    const statement = answerStatement('chatcmpl-abc123', 1764000000, await sha(request), await sha(response), nonce, model);
+    assert.ok(statement.startsWith(model === null ? 'tee-aspire/answer/v1\n' : `tee-aspire/answer/v2\nid=chatcmpl-abc123\ncreated=1764000000\nmodel=${model}\n`));
+    const sig = Buffer.from(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, keys.signing.privateKey, new TextEncoder().encode(statement))).toString('base64');
+    return { id: 'chatcmpl-abc123', signature: sig, signing_key_fingerprint: fingerprint };
+  };
+  const base = (response, signature, models) => ({ id: 'chatcmpl-abc123', created: 1764000000, request, response, nonce, signature, models });
+  const genuine = answerFrom(large);
+  const signature = await signed(genuine, large);
+  const ok = await verifyAnswer(ks, base(genuine, signature, [large]));
+  assert.equal(ok.passed, true, JSON.stringify(ok.checks));
+  assert.match(ok.checks.find((c) => c.name === 'answer.model').reason, /deepseek-r1:7b@sha256:7a7a/);
+  assert.deepEqual(failed(await verifyAnswer(ks, base(genuine, signature, [small]))), ['answer.model']);
+  assert.deepEqual(failed(await verifyAnswer(ks, base(answerFrom(`deepseek-r1:7b@sha256:${'ee'.repeat(32)}`), signature, [large]))), ['answer.signature', 'answer.model']);
+  assert.deepEqual(failed(await verifyAnswer(ks, base(answerFrom(`deepseek-r1:1.5b@sha256:${'7a'.repeat(32)}`), signature, [large]))), ['answer.signature', 'answer.model']);
+  // A statement over another model than the body names does not verify.
+  assert.deepEqual(failed(await verifyAnswer(ks, base(answerFrom(small), await signed(answerFrom(small), large), null))), ['answer.signature']);
+  // v1 (no model named): fine without a model policy, refused with one.
+  const v1 = answerFrom(null);
+  const v1sig = await signed(v1, null);
+  assert.deepEqual(failed(await verifyAnswer(ks, base(v1, v1sig, null))), []);
+  assert.deepEqual(failed(await verifyAnswer(ks, base(v1, v1sig, [large]))), ['answer.model']);
+  // A stream whose events disagree names no model.
+  const two = new TextEncoder().encode(`data: {"system_fingerprint":"${small}"}\n\n: pad\n\ndata: {"system_fingerprint":"${large}"}\n\ndata: [DONE]\n\n`);
+  assert.match(answerModel(two).error, /different models/);
+  assert.equal(answerModel(new TextEncoder().encode(`: pad\n\ndata: {"system_fingerprint":"${large}"}\n\ndata: [DONE]\n\n`)).model, large);
+  for (const body of ['', '{', '[1]', '{"system_fingerprint":"fp_ollama"}', '{"system_fingerprint":12}', 'data: {"system_fingerprint":"x@sha256:AB"}'])
+    assert.deepEqual(answerModel(new TextEncoder().encode(body)), { model: null, error: null });
+});
+
+test('the policy answer section loads strictly, as .NET loads it', () => {
+  const pin = `deepseek-r1:7b@sha256:${'a'.repeat(64)}`;
+  assert.deepEqual(loadPolicy(`{"answer":{"models":["${pin}"]}}`).answerModels, [pin]);
+  assert.deepEqual(loadPolicy('{}').answerModels, []);
+  for (const bad of ['{"answer":{"models":[]}}', '{"answer":{"models":["deepseek-r1:7b"]}}', '{"answer":{"model":[]}}', `{"answer":{"models":["${pin}","${pin}"]}}`, '{"answer":{"models":[7]}}'])
+    assert.throws(() => loadPolicy(bad), PolicyFormatError, bad);
 });
 
 /** A fake service on a fetch function: serves `report`, records what is sent, signs answers with `signer`. */
