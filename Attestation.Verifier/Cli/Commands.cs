@@ -37,11 +37,43 @@ public static class Commands
         return Print(await VerifyAsync(json, nonce, loaded, ct));
     }
 
-    public static async Task<int> ReportFileAsync(FileInfo file, string nonceHex, VerifierOptions options)
+    /// <summary>
+    /// A saved report (with <c>--nonce</c>), or an evidence file (PROTOCOL.md "Evidence file", as the
+    /// verification page saves it): re-verified offline with its nonce, policy and collateral as of its
+    /// <c>verified_at</c> — each replaced by the flag when given — and only this command line's trust
+    /// anchors and insecure switch; then the verdict the file records is compared with this one.
+    /// </summary>
+    public static async Task<int> ReportFileAsync(FileInfo file, string? nonceHex, VerifierOptions options)
     {
-        var nonce = Hex(nonceHex, "--nonce");
+        var text = await ReadAsync(file);
         var loaded = Load(options);
-        return Print(await VerifyAsync(await ReadAsync(file), nonce, loaded, CancellationToken.None));
+        if (!EvidenceFile.IsEvidenceFile(text))
+        {
+            if (nonceHex is null) throw new UsageException("--nonce is required for a saved report (an evidence file carries its own)");
+            return Print(await VerifyAsync(text, Hex(nonceHex, "--nonce"), loaded, CancellationToken.None));
+        }
+        EvidenceFile evidence;
+        try
+        {
+            evidence = EvidenceFile.Parse(text);
+        }
+        catch (EvidenceFileFormatException e)
+        {
+            throw new UsageException($"{file.Name}: {e.Message}");
+        }
+        if (nonceHex is not null && !Hex(nonceHex, "--nonce").AsSpan().SequenceEqual(evidence.Nonce))
+            throw new UsageException($"--nonce differs from the evidence file's nonce {Convert.ToHexStringLower(evidence.Nonce)}");
+        Console.WriteLine($"evidence file: {evidence.Service ?? "unknown service"}, verified at {evidence.VerifiedAt:O}; re-verifying as of {(options.AsOf ?? evidence.VerifiedAt):O}");
+        if (options.Policy is null)
+            loaded = evidence.TryLoadPolicy(out var policy, out var error) ? loaded with { Policy = policy } : loaded with { PolicyError = error };
+        loaded = loaded with { Options = evidence.OptionsFor(loaded.Options) };
+        var result = await VerifyAsync(evidence.Report, evidence.Nonce, loaded, CancellationToken.None);
+        var code = Print(result);
+        var now = EvidenceVerdict.Of(result);
+        Console.WriteLine($"recorded verdict: {evidence.Recorded} — {(now.SameAs(evidence.Recorded) ? "the same" : $"DIFFERENT from this one, {now}")}");
+        if (evidence.RecordedAllowInsecurePlatform && !options.AllowInsecure)
+            Console.WriteLine("the file was verified with an insecure platform allowed; this run allows one only with --allow-insecure-platform");
+        return code;
     }
 
     /// <summary>

@@ -20,11 +20,11 @@ var report = new Command("report", "Fetch a fresh report (random nonce) and veri
 Add(report, verification);
 report.SetAction((parse, ct) => Cli.Run(() => Commands.ReportAsync(parse.GetValue(url)!, Options(parse), parse.GetValue(save), ct)));
 
-var file = new Argument<FileInfo>("file") { Description = "A saved report (JSON)" };
-var nonce = new Option<string>("--nonce") { Description = "The nonce (hex) the report was asked with", Required = true };
-var reportFile = new Command("report-file", "Verify a saved report") { file, nonce };
+var file = new Argument<FileInfo>("file") { Description = "A saved report (JSON), or an evidence file the verification page saved (PROTOCOL.md \"Evidence file\")" };
+var nonce = new Option<string?>("--nonce") { Description = "The nonce (hex) the report was asked with (required for a report; an evidence file carries its own)" };
+var reportFile = new Command("report-file", "Verify a saved report, or re-verify an evidence file offline (its nonce, policy, collateral and time; your trust anchors) and compare with the verdict it records") { file, nonce };
 Add(reportFile, verification);
-reportFile.SetAction((parse, _) => Cli.Run(() => Commands.ReportFileAsync(parse.GetValue(file)!, parse.GetValue(nonce)!, Options(parse))));
+reportFile.SetAction((parse, _) => Cli.Run(() => Commands.ReportFileAsync(parse.GetValue(file)!, parse.GetValue(nonce), Options(parse))));
 
 var key = new Option<string>("--key") { Description = "API key (sk-tee-…)", Required = true };
 var message = new Option<string>("--message") { Description = "The prompt", Required = true };
