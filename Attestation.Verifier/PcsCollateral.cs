@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -24,7 +25,12 @@ public sealed record PcsOptions(Uri BaseUrl, string? CacheDirectory = null, Uri?
 /// PCK's FMSPC, the TDX QE identity, the PCK CRL of the PCK's CA, the root CA CRL, each with the
 /// issuer chain PCS sends in its header — and keeps the responses in a cache directory. Nothing is
 /// trusted because it was fetched: <see cref="Dcap.VerifyTdQuote"/> checks every signature, chain
-/// and date; a stale or unreachable PCS only makes those checks fail.
+/// and date; a stale or unreachable PCS only makes those checks fail. Collateral never goes
+/// backwards: per platform (the FMSPC's TCB info, the CA's PCK CRL, the QE identity, the root CRL)
+/// a response older by its own number and issue date (<c>tcbEvaluationDataNumber</c> and
+/// <c>issueDate</c>; CRL number and <c>thisUpdate</c>) than one already seen is refused, whether
+/// a PCCS replays it or it sits in the cache; the newest seen is kept in the cache directory
+/// (<c>seen.json</c>; keep that directory private: whoever can rewrite all of it can roll it back). A cache entry fetched "in the future" is stale.
 /// </summary>
 /// <remarks>
 /// PCS API v4: <c>GET /tdx/certification/v4/tcb?fmspc=</c> (header <c>TCB-Info-Issuer-Chain</c>),
@@ -38,7 +44,7 @@ public sealed class PcsCollateralSource(HttpClient http, PcsOptions options, Tim
 
     /// <summary>The collateral for this quote, from the cache while current, else from PCS.</summary>
     /// <exception cref="EvidenceFormatException">the quote has no PCK certificate with an FMSPC</exception>
-    /// <exception cref="PcsException">PCS could not be reached or answered something unusable, and nothing usable is cached</exception>
+    /// <exception cref="PcsException">PCS could not be reached or answered something unusable, and nothing is cached that may be used</exception>
     public async Task<DcapCollateral> GetAsync(byte[] tdQuote, CancellationToken ct = default)
     {
         TdxQuote quote;
@@ -55,10 +61,10 @@ public sealed class PcsCollateralSource(HttpClient http, PcsOptions options, Tim
         var ca = pck.GetNameInfo(X509NameType.SimpleName, true).Contains("Processor", StringComparison.Ordinal) ? "processor" : "platform";
         var baseUrl = options.BaseUrl.ToString().TrimEnd('/');
 
-        var tcb = await FetchAsync(new Uri($"{baseUrl}/tdx/certification/v4/tcb?fmspc={fmspc}"), "TCB-Info-Issuer-Chain", NextUpdateOfJson("tcbInfo"), ct);
-        var qe = await FetchAsync(new Uri($"{baseUrl}/tdx/certification/v4/qe/identity"), "SGX-Enclave-Identity-Issuer-Chain", NextUpdateOfJson("enclaveIdentity"), ct);
-        var pckCrl = await FetchAsync(new Uri($"{baseUrl}/sgx/certification/v4/pckcrl?ca={ca}&encoding=der"), "SGX-PCK-CRL-Issuer-Chain", NextUpdateOfCrl, ct);
-        var rootCrl = await FetchAsync(options.RootCrl, null, NextUpdateOfCrl, ct);
+        var tcb = await FetchAsync(new Uri($"{baseUrl}/tdx/certification/v4/tcb?fmspc={fmspc}"), "TCB-Info-Issuer-Chain", Json("tcbInfo"), $"tcb-info:{fmspc}", ct);
+        var qe = await FetchAsync(new Uri($"{baseUrl}/tdx/certification/v4/qe/identity"), "SGX-Enclave-Identity-Issuer-Chain", Json("enclaveIdentity"), "qe-identity", ct);
+        var pckCrl = await FetchAsync(new Uri($"{baseUrl}/sgx/certification/v4/pckcrl?ca={ca}&encoding=der"), "SGX-PCK-CRL-Issuer-Chain", Crl, $"pck-crl:{ca}", ct);
+        var rootCrl = await FetchAsync(options.RootCrl, null, Crl, "root-crl", ct);
         return new DcapCollateral(
             Encoding.UTF8.GetString(tcb.Body), tcb.IssuerChain!, Encoding.UTF8.GetString(qe.Body), qe.IssuerChain!,
             pckCrl.Body, pckCrl.IssuerChain!, rootCrl.Body);
@@ -66,11 +72,31 @@ public sealed class PcsCollateralSource(HttpClient http, PcsOptions options, Tim
 
     private sealed record Entry(byte[] Body, string? IssuerChain, DateTimeOffset FetchedAt);
 
-    private async Task<Entry> FetchAsync(Uri url, string? chainHeader, Func<byte[], DateTimeOffset?> nextUpdate, CancellationToken ct)
+    /// <summary>What a response says of itself: when it stops being current, and its place in the issuer's sequence.</summary>
+    private sealed record Dated(DateTimeOffset? NextUpdate, Version? Version);
+
+    /// <summary>A collateral's position: its number (TCB evaluation data number, CRL number), then its issue date.</summary>
+    internal sealed record Version(System.Numerics.BigInteger Number, DateTimeOffset Issued) : IComparable<Version>
+    {
+        public int CompareTo(Version? other) =>
+            other is null ? 1 : Number != other.Number ? Number.CompareTo(other.Number) : Issued.CompareTo(other.Issued);
+    }
+
+    // The newest collateral this source has seen per platform (the cache directory keeps it across runs).
+    private readonly Dictionary<string, Version> _seenHere = [];
+
+    private async Task<Entry> FetchAsync(Uri url, string? chainHeader, Func<byte[], Dated> read, string platform, CancellationToken ct)
     {
         var now = _time.GetUtcNow();
         var cached = ReadCache(url);
-        if (cached is not null && now - cached.FetchedAt < options.Age && nextUpdate(cached.Body) is { } next && next > now) return cached;
+        // A cached entry older than collateral already seen for this platform is a rollback: never used.
+        if (cached is not null && IsRollback(platform, read(cached.Body).Version)) cached = null;
+        // A fetch time in the future is not "recent": the entry is stale (and asked again).
+        if (cached is not null && cached.FetchedAt <= now && now - cached.FetchedAt < options.Age && read(cached.Body).NextUpdate is { } next && next > now)
+        {
+            Saw(platform, read(cached.Body).Version);
+            return cached;
+        }
         string problem;
         try
         {
@@ -82,10 +108,12 @@ public sealed class PcsCollateralSource(HttpClient http, PcsOptions options, Tim
             if (!response.IsSuccessStatusCode) problem = $"HTTP {(int)response.StatusCode}";
             else if (body.Length is 0 or > 1 << 20) problem = "an empty or oversized body";
             else if (chainHeader is not null && string.IsNullOrWhiteSpace(chain)) problem = $"no {chainHeader} header";
+            else if (IsRollback(platform, read(body).Version)) problem = "collateral older than collateral already seen for this platform (a rollback)";
             else
             {
                 var entry = new Entry(body, chain, now);
                 WriteCache(url, entry);
+                Saw(platform, read(body).Version);
                 return entry;
             }
         }
@@ -93,33 +121,92 @@ public sealed class PcsCollateralSource(HttpClient http, PcsOptions options, Tim
         {
             problem = e.GetType().Name;
         }
-        // PCS is away: what the cache holds is still evidence to check (DCAP refuses it once stale).
-        return cached ?? throw new PcsException($"{url.GetLeftPart(UriPartial.Path)}: {problem}, and nothing is cached");
+        // PCS is away (or answered a rollback): what the cache holds is still evidence to check (DCAP refuses it once stale).
+        return cached ?? throw new PcsException($"{url.GetLeftPart(UriPartial.Path)}: {problem}, and nothing is cached that may be used");
     }
 
-    private static Func<byte[], DateTimeOffset?> NextUpdateOfJson(string member) => body =>
+    private bool IsRollback(string platform, Version? version)
+    {
+        if (version is null) return false; // unreadable: DCAP refuses it on its own
+        var seen = Seen(platform);
+        return seen is not null && version.CompareTo(seen) < 0;
+    }
+
+    private Version? Seen(string platform)
+    {
+        Version? inProcess;
+        lock (_seenHere) _seenHere.TryGetValue(platform, out inProcess);
+        var onDisk = ReadSeen().GetValueOrDefault(platform);
+        return inProcess is null ? onDisk : onDisk is null || inProcess.CompareTo(onDisk) >= 0 ? inProcess : onDisk;
+    }
+
+    private void Saw(string platform, Version? version)
+    {
+        if (version is null) return;
+        lock (_seenHere)
+            if (!_seenHere.TryGetValue(platform, out var known) || version.CompareTo(known) > 0) _seenHere[platform] = version;
+        var seen = ReadSeen();
+        if (seen.TryGetValue(platform, out var onDisk) && version.CompareTo(onDisk) <= 0) return;
+        seen[platform] = version;
+        WriteAtomically(SeenPath(), JsonSerializer.Serialize(seen.ToDictionary(
+            p => p.Key, p => new Dictionary<string, string> { ["number"] = p.Value.Number.ToString(CultureInfo.InvariantCulture), ["issued"] = p.Value.Issued.ToString("O") })));
+    }
+
+    private string? SeenPath() => options.CacheDirectory is null ? null : Path.Combine(options.CacheDirectory, "seen.json");
+
+    private Dictionary<string, Version> ReadSeen()
+    {
+        var seen = new Dictionary<string, Version>();
+        if (SeenPath() is not { } path || !File.Exists(path)) return seen;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            foreach (var p in doc.RootElement.EnumerateObject())
+                seen[p.Name] = new Version(System.Numerics.BigInteger.Parse(p.Value.GetProperty("number").GetString()!, CultureInfo.InvariantCulture),
+                    p.Value.GetProperty("issued").GetDateTimeOffset());
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IOException or ArgumentNullException)
+        {
+            // A damaged record is rebuilt from what is fetched next (the process keeps its own).
+        }
+        return seen;
+    }
+
+    private static Func<byte[], Dated> Json(string member) => body =>
     {
         try
         {
             using var doc = JsonDocument.Parse(body);
-            return doc.RootElement.GetProperty(member).GetProperty("nextUpdate").GetDateTimeOffset();
+            var m = doc.RootElement.GetProperty(member);
+            var next = m.TryGetProperty("nextUpdate", out var n) && n.TryGetDateTimeOffset(out var nu) ? nu : (DateTimeOffset?)null;
+            var version = m.TryGetProperty("tcbEvaluationDataNumber", out var num) && num.TryGetInt64(out var number)
+                && m.TryGetProperty("issueDate", out var i) && i.TryGetDateTimeOffset(out var issued)
+                ? new Version(number, issued) : null;
+            return new Dated(next, version);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            return null;
+            return new Dated(null, null);
         }
     };
 
-    private static DateTimeOffset? NextUpdateOfCrl(byte[] der)
+    private static Dated Crl(byte[] der)
     {
         try
         {
-            var next = new Org.BouncyCastle.X509.X509CrlParser().ReadCrl(der)?.NextUpdate;
-            return next is { } n ? new DateTimeOffset(DateTime.SpecifyKind(n, DateTimeKind.Utc)) : null;
+            var crl = new Org.BouncyCastle.X509.X509CrlParser().ReadCrl(der);
+            if (crl is null) return new Dated(null, null);
+            static DateTimeOffset Utc(DateTime t) => new(DateTime.SpecifyKind(t, DateTimeKind.Utc));
+            var numberExtension = crl.GetExtensionValue(Org.BouncyCastle.Asn1.X509.X509Extensions.CrlNumber);
+            var number = numberExtension is null
+                ? System.Numerics.BigInteger.Zero
+                : new System.Numerics.BigInteger(Org.BouncyCastle.Asn1.DerInteger.GetInstance(
+                    Org.BouncyCastle.Asn1.Asn1Object.FromByteArray(numberExtension.GetOctets())).Value.ToByteArrayUnsigned(), isUnsigned: true, isBigEndian: true);
+            return new Dated(crl.NextUpdate is { } n ? Utc(n) : null, new Version(number, Utc(crl.ThisUpdate)));
         }
         catch (Exception e) when (e is Org.BouncyCastle.Security.Certificates.CrlException or IOException or ArgumentException or InvalidCastException or FormatException)
         {
-            return null;
+            return new Dated(null, null);
         }
     }
 
@@ -148,17 +235,23 @@ public sealed class PcsCollateralSource(HttpClient http, PcsOptions options, Tim
     private void WriteCache(Uri url, Entry entry)
     {
         if (CachePath(url) is not { } path) return;
+        WriteAtomically(path, JsonSerializer.Serialize(new Dictionary<string, string?>
+        {
+            ["url"] = url.AbsoluteUri,
+            ["body"] = Convert.ToBase64String(entry.Body),
+            ["issuer_chain"] = entry.IssuerChain,
+            ["fetched_at"] = entry.FetchedAt.ToString("O"),
+        }));
+    }
+
+    private static void WriteAtomically(string? path, string text)
+    {
+        if (path is null) return;
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var temp = path + "." + Environment.ProcessId + ".tmp";
-            File.WriteAllText(temp, JsonSerializer.Serialize(new Dictionary<string, string?>
-            {
-                ["url"] = url.AbsoluteUri,
-                ["body"] = Convert.ToBase64String(entry.Body),
-                ["issuer_chain"] = entry.IssuerChain,
-                ["fetched_at"] = entry.FetchedAt.ToString("O"),
-            }));
+            var temp = path + "." + Environment.ProcessId + "." + Environment.CurrentManagedThreadId + ".tmp";
+            File.WriteAllText(temp, text);
             File.Move(temp, path, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark harness: every figure in one run, side by side, on this machine.
 #   bench/run.sh --quick   (under 4 minutes)      bench/run.sh   (full: longer windows)
-#   bench/run.sh --only c1 (the user-felt figures only: c1 overhead, TTFT, CPU per request, vs nginx)
+#   bench/run.sh --only c1 (the user-felt figures only: c1 overhead, TTFT, CPU per request, throughput
+#                           against the floor, the peer gateway and nginx)
 #   BENCH_PORT_BASE=28100 (default): stacks use base, base+100, base+200 (+0…+99 each)
 # Starts what it needs on loopback (redis-server, the Ollama double, swtpm, the services in
-# Release, nginx as the plain reverse-proxy floor), drives load from separate processes (wrk and
+# Release, two bare .NET hops as our architecture's floor, Portkey's AI gateway as the peer, nginx
+# as the plain reverse proxy), drives load from separate processes (wrk and
 # bench/LoadClient) and writes bench/results/<date>.md and .json.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -95,6 +97,7 @@ wrk.body = os.getenv("WRK_BODY")
 wrk.headers["Content-Type"] = "application/json"
 local auth = os.getenv("WRK_AUTH")
 if auth and #auth > 0 then wrk.headers["Authorization"] = auth end
+for name, value in string.gmatch(os.getenv("WRK_HEADERS") or "", "([^:|]+):%s*([^|]+)") do wrk.headers[name] = value end
 LUA
 
 # A server that has run a while: tiered JIT (with PGO) recompiles hot methods only after call
@@ -133,11 +136,31 @@ H0=$(hop_ticks)
 "${LOAD[@]}" fixed url=http://127.0.0.1:$((P + 81)) key=none count=$CPU_COUNT concurrency=8 model=deepseek-r1:1.5b >"$WORK/floor-cpu.json"
 H1=$(hop_ticks)
 echo "{\"ticks\": $((H1 - H0)), \"clk_tck\": $(getconf CLK_TCK), \"count\": $CPU_COUNT}" >"$WORK/floor-cpu-ticks.json"
-echo "bench: throughput (wrk, 32 connections), gateway vs nginx (and the two bare hops)…"
+# The peer: Portkey's open-source AI gateway (npm @portkey-ai/gateway, pinned in bench/peer, a
+# bench-only folder — never a product dependency), as a plain OpenAI pass-through to the same
+# double: no keys, no limits, no signatures. bench/peer/loopback.mjs makes it listen on 127.0.0.1.
+echo "bench: peer: Portkey's AI gateway in front of the double (c1, CPU per request)…"
+if [[ ! -f $ROOT/bench/peer/node_modules/@portkey-ai/gateway/build/start-server.js ]]; then
+  npm ci --prefix "$ROOT/bench/peer" --no-audit --no-fund >"$WORK/peer-npm.log" 2>&1 || { cat "$WORK/peer-npm.log"; exit 1; }
+fi
+PEER_URL=http://127.0.0.1:$((P + 85))
+(cd "$ROOT/bench/peer" && exec node --import ./loopback.mjs node_modules/@portkey-ai/gateway/build/start-server.js --port=$((P + 85)) --headless) >"$WORK/peer.log" 2>&1 &
+PEER=$!; PIDS+=("$PEER")
+wait_http "$PEER_URL/"
+PEER_HEADERS="x-portkey-provider: openai|x-portkey-custom-host: $DOUBLE/v1"
+BENCH_HEADERS=$PEER_HEADERS "${LOAD[@]}" fixed url=$PEER_URL key=none count=3000 concurrency=8 model=deepseek-r1:1.5b >"$WORK/peer-warmup.json"
+BENCH_HEADERS=$PEER_HEADERS "${LOAD[@]}" overhead url=$PEER_URL key=none direct=$DOUBLE count=$C1_COUNT model=deepseek-r1:1.5b >"$WORK/peer-c1.json"
+peer_ticks() { awk '{print $14 + $15}' /proc/$PEER/stat; }
+N0=$(peer_ticks)
+BENCH_HEADERS=$PEER_HEADERS "${LOAD[@]}" fixed url=$PEER_URL key=none count=$CPU_COUNT concurrency=8 model=deepseek-r1:1.5b >"$WORK/peer-cpu.json"
+N1=$(peer_ticks)
+echo "{\"ticks\": $((N1 - N0)), \"clk_tck\": $(getconf CLK_TCK), \"count\": $CPU_COUNT}" >"$WORK/peer-cpu-ticks.json"
+echo "bench: throughput (wrk, 32 connections), gateway vs the two bare hops, the peer and nginx…"
 WRK_BODY=$BODY WRK_AUTH="Bearer $KEY" wrk -t2 -c32 -d${SECS}s -s "$WORK/post.lua" "$GW/v1/chat/completions" >"$WORK/wrk-gateway.txt"
 WRK_BODY=$DIRECT_BODY WRK_AUTH='' wrk -t2 -c32 -d${SECS}s -s "$WORK/post.lua" "http://127.0.0.1:$((P + 90))/v1/chat/completions" >"$WORK/wrk-nginx.txt"
 WRK_BODY=$DIRECT_BODY WRK_AUTH='' wrk -t2 -c32 -d${SECS}s -s "$WORK/post.lua" "http://127.0.0.1:$((P + 81))/v1/chat/completions" >"$WORK/wrk-floor.txt"
-kill $HOP1 $HOP2 2>/dev/null || true
+WRK_BODY=$DIRECT_BODY WRK_AUTH='Bearer none' WRK_HEADERS=$PEER_HEADERS wrk -t2 -c32 -d${SECS}s -s "$WORK/post.lua" "$PEER_URL/v1/chat/completions" >"$WORK/wrk-peer.txt"
+kill $HOP1 $HOP2 $PEER 2>/dev/null || true
 if [[ $ONLY == all ]]; then
 echo "bench: under saturation: latency, 32 concurrent, non-stream; TTFT, 8 streams…"
 "${LOAD[@]}" chat url=$DOUBLE path=/v1/chat/completions model=deepseek-r1:1.5b concurrency=32 seconds=$SECS >"$WORK/direct.json"
@@ -212,30 +235,41 @@ def stat_calls(path):
     return calls
 c1, c1t, cpu_run, ticks, sealed = L("c1.json"), L("c1-ttft.json"), L("cpu.json"), L("cpu-ticks.json"), L("sealed.json")
 floor_c1, floor_ticks = L("floor-c1.json"), L("floor-cpu-ticks.json")
+peer_c1, peer_ticks, peer_cpu = L("peer-c1.json"), L("peer-cpu-ticks.json"), L("peer-cpu.json")
+us_per_request = lambda t: round(t["ticks"] / t["clk_tck"] * 1e6 / t["count"], 1)
 stack_calls = stat_calls(os.path.join(work, "stack-commandstats.txt"))
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 figures = {
     "c1_overhead_p50_ms": round(c1["overhead_p50_ms"], 3),
     "c1_overhead_p99_ms": round(c1["overhead_p99_ms"], 3),
     "c1_ttft_overhead_p50_ms": round(c1t["overhead_p50_ms"], 3),
-    "cpu_us_per_request": round(ticks["ticks"] / ticks["clk_tck"] * 1e6 / ticks["count"], 1),
+    "cpu_us_per_request": us_per_request(ticks),
+    "throughput_vs_floor": round(rps("wrk-gateway.txt") / max(rps("wrk-floor.txt"), 1e-9), 3),
+    "ours_vs_peer_throughput": round(rps("wrk-gateway.txt") / max(rps("wrk-peer.txt"), 1e-9), 3),
+    "c1_overhead_p50_vs_peer": round(c1["overhead_p50_ms"] / max(peer_c1["overhead_p50_ms"], 1e-9), 3),
+    "peer_c1_overhead_p50_ms": round(peer_c1["overhead_p50_ms"], 3),
+    "peer_c1_overhead_p99_ms": round(peer_c1["overhead_p99_ms"], 3),
+    "peer_cpu_us_per_request": us_per_request(peer_ticks),
     "gateway_vs_nginx_rps_ratio": round(rps("wrk-gateway.txt") / max(rps("wrk-nginx.txt"), 1e-9), 3),
     "sealed_overhead_p50_ms": round(sealed["sealed_overhead_p50_ms"], 3),
     "stack_evalsha_per_request": round(stack_calls.get("evalsha", 0) / ticks["count"], 3),
     "floor_two_hops_c1_overhead_p50_ms": round(floor_c1["overhead_p50_ms"], 3),
-    "floor_two_hops_cpu_us_per_request": round(floor_ticks["ticks"] / floor_ticks["clk_tck"] * 1e6 / floor_ticks["count"], 1),
+    "floor_two_hops_cpu_us_per_request": us_per_request(floor_ticks),
     "floor_two_hops_vs_nginx_rps_ratio": round(rps("wrk-floor.txt") / max(rps("wrk-nginx.txt"), 1e-9), 3),
 }
 budget = {
     "c1_overhead_p50_ms": ("<=", 0.5), "c1_overhead_p99_ms": ("<=", 2), "c1_ttft_overhead_p50_ms": ("<=", 0.5),
-    "cpu_us_per_request": ("<=", 350), "gateway_vs_nginx_rps_ratio": (">=", 0.35), "sealed_overhead_p50_ms": ("<=", 0.2),
+    "cpu_us_per_request": ("<=", 350), "throughput_vs_floor": (">=", 0.5), "ours_vs_peer_throughput": (">=", 3),
+    "c1_overhead_p50_vs_peer": ("<=", 0.5), "peer_c1_overhead_p50_ms": ("report", None), "peer_c1_overhead_p99_ms": ("report", None),
+    "peer_cpu_us_per_request": ("report", None), "gateway_vs_nginx_rps_ratio": ("report", None), "sealed_overhead_p50_ms": ("<=", 0.2),
     "stack_evalsha_per_request": ("report", None),
     "floor_two_hops_c1_overhead_p50_ms": ("report", None), "floor_two_hops_cpu_us_per_request": ("report", None),
     "floor_two_hops_vs_nginx_rps_ratio": ("report", None),
 }
 raw = {
     "c1": c1, "c1_ttft": c1t, "sealed": sealed, "floor_c1": floor_c1, "floor_cpu_ticks": floor_ticks, "cpu_run": cpu_run, "cpu_ticks": ticks, "stack_redis_calls": stack_calls,
-    "wrk_gateway_rps": rps("wrk-gateway.txt"), "wrk_nginx_rps": rps("wrk-nginx.txt"), "wrk_floor_rps": rps("wrk-floor.txt"),
+    "wrk_gateway_rps": rps("wrk-gateway.txt"), "wrk_nginx_rps": rps("wrk-nginx.txt"), "wrk_floor_rps": rps("wrk-floor.txt"), "wrk_peer_rps": rps("wrk-peer.txt"),
+    "peer_c1": peer_c1, "peer_cpu_ticks": peer_ticks, "peer_cpu_run": peer_cpu,
 }
 if full:
     direct, gw = L("direct.json"), L("gateway.json")
@@ -272,7 +306,9 @@ def meets(k):
 machine = {"cores": os.cpu_count(), "cpu": cpu, "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
            "loadavg_start": load0, "loadavg_end": load1}
 versions = {"dotnet": ver("dotnet --version"), "redis": ver("redis-server --version"), "nginx": ver("nginx -v 2>&1 || /usr/sbin/nginx -v 2>&1"),
-            "wrk": ver("wrk --version 2>&1 | head -1"), "commit": ver("git -C " + os.path.dirname(results) + "/.. rev-parse --short HEAD")}
+            "wrk": ver("wrk --version 2>&1 | head -1"),
+            "peer": "@portkey-ai/gateway " + json.load(open(os.path.join(os.path.dirname(results), "peer/node_modules/@portkey-ai/gateway/package.json")))["version"],
+            "node": ver("node --version"), "commit": ver("git -C " + os.path.dirname(results) + "/.. rev-parse --short HEAD")}
 notes = {"sealed_overhead_p50_ms": f"sealed p50/p99 {sealed['sealed_p50_ms']:.3f}/{sealed['sealed_p99_ms']:.3f} ms vs clear {sealed['clear_p50_ms']:.3f}/{sealed['clear_p99_ms']:.3f} ms through the gateway ({sealed['count']} each, alternating, non-stream; {sealed['errors']} errors)"}
 out = {"date": stamp, "mode": mode, "only": only, "machine": machine, "versions": versions, "figures": figures, "notes": notes,
        "meets_budget": {k: meets(k) for k in figures}, "budget": {k: f"{v[0]} {v[1]}" if v[1] is not None else "report" for k, v in budget.items()}, "raw": raw}
@@ -293,7 +329,8 @@ What users feel (concurrency 1, {c1['count']} requests each way, direct and gate
 time to first token p50 direct {c1t['direct_p50_ms']:.3f} ms vs gateway {c1t['gateway_p50_ms']:.3f} ms.
 CPU: {ticks['ticks']} ticks of gateway + worker + attestation + redis-server ({', '.join(f"{k} {v / ticks['clk_tck'] * 1e6 / ticks['count']:.0f} µs" for k, v in ticks.get('by_process', {}).items())} per request) over {ticks['count']} requests (8 connections, {cpu_run['rps']:.0f} req/s); Redis on the stack: {stack_calls.get('evalsha', 0)} EVALSHA, {sum(stack_calls.values())} commands in all (those inside scripts included) over those requests.
 The floor (two bare .NET hops, Kestrel + YARP forwarder only, chained in front of the same double): c1 p50/p99 {floor_c1['gateway_p50_ms']:.3f}/{floor_c1['gateway_p99_ms']:.3f} ms vs direct {floor_c1['direct_p50_ms']:.3f}/{floor_c1['direct_p99_ms']:.3f} ms; {floor_ticks['ticks']} ticks of the two hops over {floor_ticks['count']} requests — what any two-service .NET path costs here before auth, limits, signing or Redis.
-wrk (32 connections) {raw['wrk_gateway_rps']:.0f} req/s through the gateway vs {raw['wrk_nginx_rps']:.0f} req/s through nginx and {raw['wrk_floor_rps']:.0f} req/s through the two bare hops.
+The peer (Portkey's AI gateway {versions['peer']}, a plain OpenAI pass-through to the same double: no keys, limits or signatures): c1 p50/p99 {peer_c1['gateway_p50_ms']:.3f}/{peer_c1['gateway_p99_ms']:.3f} ms vs direct {peer_c1['direct_p50_ms']:.3f}/{peer_c1['direct_p99_ms']:.3f} ms; {peer_ticks['ticks']} ticks of its node process over {peer_ticks['count']} requests ({peer_cpu['rps']:.0f} req/s, {peer_cpu['errors']} errors).
+wrk (32 connections) {raw['wrk_gateway_rps']:.0f} req/s through the gateway vs {raw['wrk_floor_rps']:.0f} req/s through the two bare hops, {raw['wrk_peer_rps']:.0f} req/s through the peer and {raw['wrk_nginx_rps']:.0f} req/s through nginx.
 `sealed_overhead_p50_ms`: {notes['sealed_overhead_p50_ms']}.
 """
 if full:

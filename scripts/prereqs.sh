@@ -3,7 +3,7 @@
 #
 #   scripts/prereqs.sh run [--swtpm]   scripts/local-stack.sh: redis-server (+ swtpm, tpm2-tools)
 #   scripts/prereqs.sh test            scripts/test.sh: the above, shellcheck, yamllint, chromium, node/npm
-#   scripts/prereqs.sh bench           bench/run.sh: the run set, nginx, wrk
+#   scripts/prereqs.sh bench           bench/run.sh: the run set, nginx, wrk, node/npm (the peer gateway)
 #   scripts/prereqs.sh --check PROFILE only say what is missing (exit 1 if anything is)
 #
 # Missing packages are installed with apt-get when we are root, or through sudo when it needs no
@@ -24,7 +24,7 @@ tpm=(swtpm:swtpm swtpm_setup:swtpm-tools tpm2_quote:tpm2-tools)
 case $profile in
   run) wanted=("${run[@]}"); $swtpm && wanted+=("${tpm[@]}") ;;
   test) wanted=("${run[@]}" "${tpm[@]}" shellcheck:shellcheck yamllint:yamllint chromium:chromium node:nodejs npm:npm) ;;
-  bench) wanted=("${run[@]}" "${tpm[@]}" nginx:nginx wrk:wrk) ;;
+  bench) wanted=("${run[@]}" "${tpm[@]}" nginx:nginx wrk:wrk node:nodejs npm:npm) ;;
   *) echo "usage: scripts/prereqs.sh [--check] run [--swtpm] | test | bench" >&2; exit 2 ;;
 esac
 

@@ -18,6 +18,7 @@ using StackExchange.Redis;
 //                                                          added latency, or added time to first token, p50/p99)
 //   fixed     url= key= count= concurrency= [model=deepseek-r1]            (exactly count non-stream requests; for CPU per request)
 //   (TEE_INTERNAL_TOKEN in the environment: sent as x-tee-internal-token, for calling the worker directly)
+//   (BENCH_HEADERS="name: value|name: value" in the environment: sent with every request, e.g. the peer gateway's routing headers)
 //   sealed    url= key= count=                            (concurrency 1, alternating a clear and an EHBP-sealed gateway
 //                                                          request, non-stream: what sealing adds, p50/p99)
 var mode = args.FirstOrDefault() ?? "";
@@ -52,6 +53,10 @@ static class Load
         return values[lo] + (values[hi] - values[lo]) * (rank - lo);
     }
 
+    private static readonly (string Name, string Value)[] ExtraHeaders =
+        (Environment.GetEnvironmentVariable("BENCH_HEADERS") ?? "").Split('|', StringSplitOptions.RemoveEmptyEntries)
+            .Select(h => h.Split(':', 2)).Select(p => (p[0].Trim(), p[1].Trim())).ToArray();
+
     private static HttpRequestMessage Post(string url, string path, string key, string keyId, bool stream, string model)
     {
         var body = $"{{\"model\":\"{model}\",\"stream\":{(stream ? "true" : "false")}{(stream ? ",\"stream_options\":{\"include_usage\":true}" : "")},\"messages\":[{{\"role\":\"user\",\"content\":\"benchmark prompt\"}}]}}";
@@ -60,6 +65,7 @@ static class Load
         if (keyId.Length > 0) request.Headers.Add("x-tee-key-id", keyId);
         // Calling the worker directly (as the gateway would): it answers only with the internal token.
         if (Environment.GetEnvironmentVariable("TEE_INTERNAL_TOKEN") is { Length: > 0 } token) request.Headers.Add("x-tee-internal-token", token);
+        foreach (var (name, value) in ExtraHeaders) request.Headers.Add(name, value);
         return request;
     }
 

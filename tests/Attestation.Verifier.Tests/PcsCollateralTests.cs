@@ -169,5 +169,153 @@ public sealed class PcsCollateralTests : IDisposable
         Assert.Equal("", withPcs.StdErr);
     }
 
+    /// <summary>A PCS (or an http PCCS in the path) serving the test PKI's signed collateral; what it serves can be swapped for an older set.</summary>
+    private sealed class TestPkiPcs : IDisposable
+    {
+        private readonly HttpListener _listener = new();
+        public List<string> Requests { get; } = [];
+        public Uri Url { get; }
+        public DcapCollateral Serving { get; set; }
+
+        public TestPkiPcs(DcapCollateral serving)
+        {
+            Serving = serving;
+            Url = FreePort.StartOnFreePort(_listener);
+            _ = Task.Run(ServeAsync);
+        }
+
+        private async Task ServeAsync()
+        {
+            while (_listener.IsListening)
+            {
+                HttpListenerContext context;
+                try
+                {
+                    context = await _listener.GetContextAsync();
+                }
+                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
+                {
+                    return;
+                }
+                var path = context.Request.Url!.PathAndQuery;
+                lock (Requests) Requests.Add(path);
+                var c = Serving;
+                (byte[] Body, string? Header, string? Chain)? served = path switch
+                {
+                    $"/tdx/certification/v4/tcb?fmspc={TestTdx.Fmspc}" => (System.Text.Encoding.UTF8.GetBytes(c.TcbInfo), "TCB-Info-Issuer-Chain", c.TcbInfoIssuerChain),
+                    "/tdx/certification/v4/qe/identity" => (System.Text.Encoding.UTF8.GetBytes(c.QeIdentity), "SGX-Enclave-Identity-Issuer-Chain", c.QeIdentityIssuerChain),
+                    "/sgx/certification/v4/pckcrl?ca=platform&encoding=der" => (c.PckCrl, "SGX-PCK-CRL-Issuer-Chain", c.PckCrlIssuerChain),
+                    "/root.crl" => (c.RootCrl, null, null),
+                    _ => null,
+                };
+                if (served is not { } s) context.Response.StatusCode = 404;
+                else
+                {
+                    if (s.Header is not null) context.Response.Headers[s.Header] = Uri.EscapeDataString(s.Chain!);
+                    await context.Response.OutputStream.WriteAsync(s.Body);
+                }
+                context.Response.Close();
+            }
+        }
+
+        public void Dispose() => _listener.Close();
+    }
+
+    private static PcsCollateralSource TestPkiSource(TestPkiPcs pcs, string cache, DateTimeOffset now, HttpClient http) =>
+        new(http, new PcsOptions(pcs.Url, cache, new Uri(pcs.Url, "/root.crl")), new Clock(now));
+
+    private static void AssertSameCollateral(DcapCollateral expected, DcapCollateral actual)
+    {
+        Assert.Equal(expected.TcbInfo, actual.TcbInfo);
+        Assert.Equal(expected.QeIdentity, actual.QeIdentity);
+        Assert.Equal(expected.PckCrl, actual.PckCrl);
+        Assert.Equal(expected.RootCrl, actual.RootCrl);
+    }
+
+    [Fact]
+    public async Task APcsReplayingOlderButStillCurrentCollateralDoesNotRollTheCacheBack()
+    {
+        using var tdx = new TestTdx();
+        var quote = tdx.Quote(TestTdx.Body(new byte[64]));
+        var newer = tdx.Collateral(evaluationNumber: 17, crlNumber: 2);
+        // Genuinely signed, and still current (nextUpdate ahead): only its own number says it is older.
+        var older = tdx.Collateral(evaluationNumber: 16, crlNumber: 1, issueDate: TestTdx.Now.AddDays(-20));
+        using var pcs = new TestPkiPcs(newer);
+        using var http = new HttpClient();
+        AssertSameCollateral(newer, await TestPkiSource(pcs, _cache, TestTdx.Now, http).GetAsync(quote, TestContext.Current));
+
+        pcs.Serving = older;
+        var later = TestPkiSource(pcs, _cache, TestTdx.Now.AddDays(2), http); // past the cache's day: PCS is asked again
+        var fetched = await later.GetAsync(quote, TestContext.Current);
+
+        Assert.Equal(8, pcs.Requests.Count);
+        AssertSameCollateral(newer, fetched);
+        Assert.DoesNotContain(Dcap.VerifyTdQuote(quote, new DcapInputs(tdx.Root, older, TestTdx.Now.AddDays(2))), c => !c.Passed); // the replay alone would have verified
+    }
+
+    [Fact]
+    public async Task AReplayedTcbInfoWithTheSameNumberButAnEarlierIssueDateIsRefused()
+    {
+        using var tdx = new TestTdx();
+        var quote = tdx.Quote(TestTdx.Body(new byte[64]));
+        var newer = tdx.Collateral(issueDate: TestTdx.Now.AddDays(-1));
+        using var pcs = new TestPkiPcs(newer);
+        using var http = new HttpClient();
+        await TestPkiSource(pcs, _cache, TestTdx.Now, http).GetAsync(quote, TestContext.Current);
+
+        pcs.Serving = tdx.Collateral(issueDate: TestTdx.Now.AddDays(-5));
+        var fetched = await TestPkiSource(pcs, _cache, TestTdx.Now.AddDays(2), http).GetAsync(quote, TestContext.Current);
+
+        AssertSameCollateral(newer, fetched);
+    }
+
+    [Fact]
+    public async Task AnOlderButStillCurrentEntryWrittenIntoTheCacheIsNotUsed()
+    {
+        using var tdx = new TestTdx();
+        var quote = tdx.Quote(TestTdx.Body(new byte[64]));
+        var newer = tdx.Collateral(evaluationNumber: 17, crlNumber: 2);
+        var older = tdx.Collateral(evaluationNumber: 16, crlNumber: 1, issueDate: TestTdx.Now.AddDays(-20));
+        using var pcs = new TestPkiPcs(older);
+        using var http = new HttpClient();
+        // Someone with write access to the cache keeps an older set's entries…
+        var elsewhere = Directory.CreateTempSubdirectory("tee-pcs-old-").FullName;
+        try
+        {
+            await TestPkiSource(pcs, elsewhere, TestTdx.Now, http).GetAsync(quote, TestContext.Current);
+            pcs.Serving = newer;
+            await TestPkiSource(pcs, _cache, TestTdx.Now, http).GetAsync(quote, TestContext.Current);
+            // …and puts them back over the newer ones, each with a fresh fetched_at.
+            foreach (var entry in Directory.GetFiles(elsewhere).Where(f => Path.GetFileName(f) != "seen.json"))
+                File.Copy(entry, Path.Combine(_cache, Path.GetFileName(entry)), overwrite: true);
+        }
+        finally
+        {
+            Directory.Delete(elsewhere, recursive: true);
+        }
+        var before = pcs.Requests.Count;
+
+        var fetched = await TestPkiSource(pcs, _cache, TestTdx.Now.AddHours(1), http).GetAsync(quote, TestContext.Current);
+
+        AssertSameCollateral(newer, fetched);
+        Assert.Equal(before + 4, pcs.Requests.Count); // the rolled-back entries were not used: PCS was asked
+    }
+
+    [Fact]
+    public async Task ACacheEntryFetchedInTheFutureIsStaleAndAskedAgain()
+    {
+        using var tdx = new TestTdx();
+        var quote = tdx.Quote(TestTdx.Body(new byte[64]));
+        using var pcs = new TestPkiPcs(tdx.Collateral());
+        using var http = new HttpClient();
+        // Entries stamped ten days ahead (a wrong clock, or a hand-made entry meant never to be refreshed).
+        await TestPkiSource(pcs, _cache, TestTdx.Now.AddDays(10), http).GetAsync(quote, TestContext.Current);
+        Assert.Equal(4, pcs.Requests.Count);
+
+        await TestPkiSource(pcs, _cache, TestTdx.Now, http).GetAsync(quote, TestContext.Current);
+
+        Assert.Equal(8, pcs.Requests.Count);
+    }
+
     public void Dispose() => Directory.Delete(_cache, recursive: true);
 }

@@ -95,9 +95,10 @@ public sealed class TestTdx : IDisposable
     /// TCB info text after signing (a tampered collateral).
     /// </summary>
     public DcapCollateral Collateral(string status = "UpToDate", string[]? advisories = null, bool revokePck = false,
-        Func<string, string>? editTcbInfo = null, byte[]? qeMrSigner = null, DateTimeOffset? nextUpdate = null)
+        Func<string, string>? editTcbInfo = null, byte[]? qeMrSigner = null, DateTimeOffset? nextUpdate = null,
+        DateTimeOffset? issueDate = null, int evaluationNumber = 17, int crlNumber = 1)
     {
-        var issued = Now.AddDays(-10);
+        var issued = issueDate ?? Now.AddDays(-10);
         var next = nextUpdate ?? Now.AddDays(20);
         JsonArray Components() => [.. Enumerable.Range(0, 16).Select(_ => (JsonNode)new JsonObject { ["svn"] = 0 })];
         var body = Body(new byte[64]);
@@ -118,7 +119,7 @@ public sealed class TestTdx : IDisposable
             ["fmspc"] = Fmspc,
             ["pceId"] = "0000",
             ["tcbType"] = 0,
-            ["tcbEvaluationDataNumber"] = 17,
+            ["tcbEvaluationDataNumber"] = evaluationNumber,
             ["tdxModule"] = new JsonObject { ["mrsigner"] = mrSignerSeam, ["attributes"] = "0000000000000000", ["attributesMask"] = "FFFFFFFFFFFFFFFF" },
             ["tdxModuleIdentities"] = new JsonArray(new JsonObject
             {
@@ -136,7 +137,7 @@ public sealed class TestTdx : IDisposable
             ["version"] = 2,
             ["issueDate"] = issued.ToString("yyyy-MM-ddTHH:mm:ssZ"),
             ["nextUpdate"] = next.ToString("yyyy-MM-ddTHH:mm:ssZ"),
-            ["tcbEvaluationDataNumber"] = 17,
+            ["tcbEvaluationDataNumber"] = evaluationNumber,
             ["miscselect"] = "00000000",
             ["miscselectMask"] = "FFFFFFFF",
             ["attributes"] = "11000000000000000000000000000000",
@@ -154,9 +155,9 @@ public sealed class TestTdx : IDisposable
             Pem(TcbSigning, Root),
             Signed("enclaveIdentity", qeIdentity),
             Pem(TcbSigning, Root),
-            pckCrl.Build(PckCa, 1, next, HashAlgorithmName.SHA256, thisUpdate: issued),
+            pckCrl.Build(PckCa, crlNumber, next, HashAlgorithmName.SHA256, thisUpdate: issued),
             Pem(PckCa, Root),
-            rootCrl.Build(Root, 1, next, HashAlgorithmName.SHA256, thisUpdate: issued));
+            rootCrl.Build(Root, crlNumber, next, HashAlgorithmName.SHA256, thisUpdate: issued));
     }
 
     /// <summary><see cref="Collateral"/> as the bundle text <see cref="VerificationOptions.CollateralJson"/> takes.</summary>
