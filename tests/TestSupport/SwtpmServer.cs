@@ -29,7 +29,7 @@ public sealed class SwtpmServer : IAsyncDisposable
         for (var attempt = 0; ; attempt++)
         {
             // The swtpm TCTI finds the control channel at port + 1.
-            var port = FreePort.Next();
+            var port = FreePort.NextPair();
             var control = port + 1;
             var psi = new ProcessStartInfo(exe) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
             foreach (var a in new[] { "socket", "--tpm2", "--tpmstate", $"dir={dir}", "--server", $"type=tcp,port={port},bindaddr=127.0.0.1",
@@ -38,7 +38,7 @@ public sealed class SwtpmServer : IAsyncDisposable
             var process = Process.Start(psi)!;
             if (await WaitForPortAsync(port, process)) return new SwtpmServer(process, dir, port);
             process.Kill();
-            if (attempt == 3) throw new InvalidOperationException("swtpm did not start: " + await process.StandardError.ReadToEndAsync());
+            if (attempt == 9) throw new InvalidOperationException("swtpm did not start: " + await process.StandardError.ReadToEndAsync());
         }
     }
 
