@@ -59,7 +59,7 @@ public static partial class ComposeRelease
         "userns_mode", "uts", "volumes", "volumes_from", "working_dir",
     ];
 
-    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._:/-]*@sha256:[0-9a-f]{64}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._:/-]*@sha256:[0-9a-f]{64}\z", RegexOptions.CultureInvariant)] // \z: "$" would accept a final newline
     private static partial Regex PinnedReference();
 
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
@@ -90,6 +90,11 @@ public static partial class ComposeRelease
         }
         catch (YamlException e)
         {
+            return new ComposeReading([], $"not YAML Compose can read: {Sanitize(e.Message)}");
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner throws this on some malformed plain scalars (found by the fuzz test).
             return new ComposeReading([], $"not YAML Compose can read: {Sanitize(e.Message)}");
         }
     }

@@ -150,7 +150,7 @@ app_model_services() {
     | .services | to_entries
     | map(if .value.build != null then error("service \(.key) uses build: a release names every image by digest")
           elif (.value.image | type) != "string" then error("service \(.key) has no image")
-          elif (.value.image | test("^[A-Za-z0-9][A-Za-z0-9._:/-]*@sha256:[0-9a-f]{64}$") | not) then error("image not pinned by digest: \(.value.image) (service \(.key))")
+          elif (.value.image | test("^[A-Za-z0-9][A-Za-z0-9._:/-]*@sha256:[0-9a-f]{64}\\z") | not) then error("image not pinned by digest: \(.value.image) (service \(.key))")
           else {key, value: .value.image} end)
     | from_entries' <<<"$1"
 }
