@@ -7,7 +7,7 @@
 #
 #   measured-launch.sh [--compose FILE] [--env FILE] [--secrets FILE] [--manifest FILE] [--log FILE]
 #                      [--work DIR] [--pcr N] [--access-marker FILE] [--tcti TCTI]
-#                      [--no-start] [--dry-run] [--no-systemd]
+#                      [--no-start] [--dry-run] [--no-systemd] [--no-engine]
 #
 # The image set is Compose's own resolved model (`docker compose config --format json`, run with an
 # empty environment on private copies of the files in --work), never lines of YAML; it must be the
@@ -22,7 +22,9 @@
 # and the PCR value they replay to; touch neither the TPM nor the log. The TCTI comes from --tcti or
 # TPM2TOOLS_TCTI (default device:/dev/tpmrm0). --no-systemd (machines without systemd: tests, the
 # local stack) takes SSH and extensions from the access profile alone and runs the watcher as a
-# child process (its PID in DIR/app-watch.pid) instead of tee-aspire-watch.service.
+# child process (its PID in DIR/app-watch.pid) instead of tee-aspire-watch.service. --no-engine
+# (only with --no-start: the local stack, which has no container engine) takes the services from
+# the manifest instead of Compose's model, and says so.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=deploy/launch/app-events.sh
@@ -39,6 +41,7 @@ marker=/etc/tee-aspire/access-profile
 start=1
 dry=0
 no_systemd=0
+no_engine=0
 while (($#)); do
   case $1 in
     --compose) compose=$2; shift 2 ;;
@@ -52,6 +55,7 @@ while (($#)); do
     --tcti) export TPM2TOOLS_TCTI=$2; shift 2 ;;
     --no-start) start=0; shift ;;
     --no-systemd) no_systemd=1; shift ;;
+    --no-engine) no_engine=1; shift ;;
     --dry-run) dry=1; start=0; shift ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
@@ -95,7 +99,14 @@ if [[ -f $secrets ]]; then (umask 077; cp "$secrets" "$work/secrets.env"); secre
 jq -e '(.secret_variables // []) | type == "array" and all(type == "string" and test("^[A-Za-z_][A-Za-z0-9_]*$"))' "$manifest" >/dev/null 2>&1 \
   || refuse "the release manifest's secret_variables is not a list of variable names"
 mapfile -t secret_names < <(jq -r '(.secret_variables // [])[]' "$manifest")
-services=$(app_compose_resolve "$compose" "$project_dir" "$env_file" "$secrets" "${secret_names[@]}") || refuse "Compose's model of the release is not measurable"
+if ((no_engine)); then
+  ((start == 0)) || refuse "--no-engine starts nothing: it needs --no-start or --dry-run"
+  echo "WARNING: no container engine (--no-engine): the services are the manifest's, not Compose's model" >&2
+  app_env_check "$env_file" || refuse "release.env"
+  services=$(jq -c '.services // {}' "$manifest")
+else
+  services=$(app_compose_resolve "$compose" "$project_dir" "$env_file" "$secrets" "${secret_names[@]}") || refuse "Compose's model of the release is not measurable"
+fi
 [[ $(sha256sum <"$compose" | cut -d' ' -f1) == "$(jq -r '.compose_sha256' "$manifest")" ]] || refuse "the compose file is not the release manifest's"
 [[ $(app_config_sha256 "$env_file") == "$(jq -r '.config_sha256' "$manifest")" ]] || refuse "release.env is not the release manifest's"
 if [[ $(jq -S . <<<"$services") != "$(jq -S '.services // {}' "$manifest")" ]]; then
