@@ -69,8 +69,20 @@ public sealed class RedisKeyLimiter : IDisposable
     /// three limits apply and an admitted result holds a concurrency lease until disposed;
     /// without, only requests per window (a call that generates nothing).
     /// </summary>
-    public async Task<RedisKeyAdmission> AdmitAsync(string partition, KeyLimits limits, bool generates, CancellationToken cancellationToken = default)
+    public Task<RedisKeyAdmission> AdmitAsync(string partition, KeyLimits limits, bool generates, CancellationToken cancellationToken = default) =>
+        AdmitAsync(partition, limits, generates, reserveTokens: 0, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="AdmitAsync(string, KeyLimits, bool, CancellationToken)"/>, and a call that
+    /// generates is admitted only while the token budget holds <paramref name="reserveTokens"/>
+    /// (its prompt's estimate; at most the whole budget, so a prompt larger than the budget still
+    /// passes on a full one), which admission then takes from the budget. Whoever debits the
+    /// actual tokens afterwards subtracts what was reserved (<see cref="RedisKeyAdmission.ReservedTokens"/>).
+    /// </summary>
+    public async Task<RedisKeyAdmission> AdmitAsync(string partition, KeyLimits limits, bool generates, long reserveTokens, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(reserveTokens);
+        if (!generates) reserveTokens = 0;
         ArgumentException.ThrowIfNullOrEmpty(partition);
         ArgumentOutOfRangeException.ThrowIfLessThan(limits.RequestsPerWindow, 1);
         if (generates)
@@ -83,15 +95,15 @@ public sealed class RedisKeyLimiter : IDisposable
         RedisKeyAdmission admission;
         try
         {
-            var result = await RedisScripts.KeyAdmit.RunAsync(_database, keys, Args(limits, id, generates)).WaitAsync(cancellationToken).ConfigureAwait(false);
-            admission = FromRedis((RedisResult[])result!, limits, generates, keys[2], id);
+            var result = await RedisScripts.KeyAdmit.RunAsync(_database, keys, Args(limits, id, generates, reserveTokens)).WaitAsync(cancellationToken).ConfigureAwait(false);
+            admission = FromRedis((RedisResult[])result!, limits, generates, keys[2], id, reserveTokens);
             if (!_local.IsEmpty) ForgetIdleTwins();
         }
         catch (Exception e) when (RedisRateLimiter<RedisRateLimiterOptions>.IsRedisFailure(e))
         {
             RateLimitTelemetry.RedisFailures.Add(1, new KeyValuePair<string, object?>("limiter", "key"));
             admission = _options.FailurePolicy == RedisFailurePolicy.FailOpen
-                ? _local.GetOrAdd((partition, limits), _ => new LocalTwins(limits, _options)).Admit(generates)
+                ? _local.GetOrAdd((partition, limits), _ => new LocalTwins(limits, _options)).Admit(generates, reserveTokens)
                 : RedisKeyAdmission.Refused(KeyLimit.None, Unavailable(limits.RequestsPerWindow), null, TimeSpan.FromSeconds(1), unavailable: true);
         }
         RateLimitTelemetry.Decided("key", admission.IsAcquired, admission.Degraded, admission.Unavailable);
@@ -101,15 +113,15 @@ public sealed class RedisKeyLimiter : IDisposable
     private RedisKey[] Keys(string partition) =>
         [$"{_options.KeyPrefix}:{{{partition}}}:req", $"{_options.KeyPrefix}:{{{partition}}}:tok", $"{_options.KeyPrefix}:{{{partition}}}:conc"];
 
-    private RedisValue[] Args(KeyLimits limits, string id, bool generates) =>
+    private RedisValue[] Args(KeyLimits limits, string id, bool generates, long reserve) =>
     [
         limits.RequestsPerWindow, (long)_options.RequestWindow.TotalMilliseconds,
         Math.Max(1, limits.TokensPerWindow), (long)_options.TokenWindow.TotalMilliseconds,
         Math.Max(1, limits.Concurrency), (long)_options.LeaseTtl.TotalMilliseconds,
-        id, generates ? 1 : 0,
+        id, generates ? 1 : 0, reserve,
     ];
 
-    private RedisKeyAdmission FromRedis(RedisResult[] r, KeyLimits limits, bool generates, RedisKey leases, string id)
+    private RedisKeyAdmission FromRedis(RedisResult[] r, KeyLimits limits, bool generates, RedisKey leases, string id, long reserve)
     {
         var refusedBy = (KeyLimit)(long)r[0];
         var requests = new RedisRateLimitLease(refusedBy != KeyLimit.Requests, limits.RequestsPerWindow, (long)r[1],
@@ -123,7 +135,7 @@ public sealed class RedisKeyLimiter : IDisposable
             return RedisKeyAdmission.Refused(refusedBy, requests, tokens, retry: retry);
         }
         var lease = generates ? new Renewal(this, leases, id) : null;
-        return new RedisKeyAdmission(KeyLimit.None, requests, tokens, (long)r[7], retry: null, lease is null ? null : lease.Release);
+        return new RedisKeyAdmission(KeyLimit.None, requests, tokens, (long)r[7], retry: null, lease is null ? null : lease.Release) { ReservedTokens = reserve };
     }
 
     private static RedisRateLimitLease Unavailable(long limit) =>
@@ -206,7 +218,7 @@ public sealed class RedisKeyLimiter : IDisposable
 
         public bool HasState => _requests.HasGrants || _tokens.Spent || _leases.Held > 0;
 
-        public RedisKeyAdmission Admit(bool generates)
+        public RedisKeyAdmission Admit(bool generates, long reserve)
         {
             lock (this)
             {
@@ -218,7 +230,7 @@ public sealed class RedisKeyLimiter : IDisposable
                         : RedisKeyAdmission.Refused(KeyLimit.Requests, only, null, only.RetryAfter);
                 }
                 // All or nothing, as in Redis: the budget check takes nothing, a lease is given back if the request log refuses.
-                var tokens = _tokens.Admit();
+                var tokens = _tokens.Admit(reserve);
                 var lease = tokens.IsAcquired ? _leases.Acquire() : null;
                 if (lease is { IsAcquired: false })
                     return RedisKeyAdmission.Refused(KeyLimit.Concurrency, Peek(), tokens, TimeSpan.FromSeconds(1));
@@ -230,6 +242,7 @@ public sealed class RedisKeyLimiter : IDisposable
                     lease.Dispose();
                     return RedisKeyAdmission.Refused(KeyLimit.Requests, requests, tokens, requests.RetryAfter);
                 }
+                _tokens.Debit(reserve);
                 return new RedisKeyAdmission(KeyLimit.None, requests, tokens, lease.Remaining, null, lease.Dispose);
             }
         }
@@ -239,7 +252,7 @@ public sealed class RedisKeyLimiter : IDisposable
 }
 
 /// <summary>
-/// The outcome of <see cref="RedisKeyLimiter.AdmitAsync"/>: what each limit says (for the
+/// The outcome of <see cref="RedisKeyLimiter.AdmitAsync(string, KeyLimits, bool, long, CancellationToken)"/>: what each limit says (for the
 /// <c>x-ratelimit-*</c> headers), which one refused, and the concurrency lease, released on dispose.
 /// </summary>
 public sealed class RedisKeyAdmission : RateLimitLease
@@ -272,6 +285,9 @@ public sealed class RedisKeyAdmission : RateLimitLease
     public RedisRateLimitLease? Tokens { get; }
 
     public long ConcurrencyRemaining { get; }
+
+    /// <summary>Tokens admission took from the budget in Redis (0 when refused, or decided in-process while Redis was away).</summary>
+    public long ReservedTokens { get; internal init; }
 
     /// <summary>When refused: how long until the same request could succeed; null if it never can.</summary>
     public TimeSpan? RetryAfter { get; }

@@ -137,7 +137,8 @@ internal static class RedisScripts
     /// budget hash {b, ts, cap, win} (the layout <see cref="TokenDebit"/> uses), [3] lease zset
     /// (score = expiry µs); all three share the partition's hash tag. ARGV: request limit,
     /// request window ms, token limit, token window ms, concurrency limit, lease TTL ms, id,
-    /// scope (1: all three limits; 0: requests only — a call that generates nothing).
+    /// scope (1: all three limits; 0: requests only — a call that generates nothing), tokens to
+    /// reserve (the prompt's estimate: the budget must hold it, and an admission takes it).
     /// Returns {refused_by (0 none, 1 requests, 2 tokens, 3 concurrency), requests_remaining,
     /// requests_retry_us, requests_reset_us, token_balance, tokens_retry_us, tokens_reset_us,
     /// concurrency_remaining}.
@@ -177,8 +178,10 @@ internal static class RedisScripts
           redis.call('HSET', KEYS[2], 'b', tostring(balance), 'ts', nows, 'cap', s(tlimit), 'win', ARGV[4])
           redis.call('PEXPIRE', KEYS[2], s(tonumber(ARGV[4]) * 2))
           treset = math.ceil((tlimit - balance) / rate)
-          if balance <= 0 then
-            tretry = math.ceil((1 - balance) / rate)
+          -- the prompt's estimate must fit too (ARGV[9]; at most the whole budget, so any prompt passes on a full one)
+          local need = math.min(tonumber(ARGV[9]) or 0, tlimit)
+          if balance <= 0 or balance < need then
+            tretry = math.ceil((math.max(need, 1) - balance) / rate)
             if refused == 0 then refused = 2 end
           end
           -- concurrency: drop leases whose holder died (expired), then count
@@ -196,6 +199,13 @@ internal static class RedisScripts
             redis.call('ZADD', KEYS[3], s(now + tonumber(ARGV[6]) * 1000), ARGV[7])
             ccount = ccount + 1
             redis.call('PEXPIRE', KEYS[3], ARGV[6])
+            -- the estimate is taken now, so requests in flight at once cannot all spend the same budget;
+            -- the worker's debit afterwards subtracts it from the actual count
+            local reserve = tonumber(ARGV[9]) or 0
+            if reserve > 0 then
+              balance = balance - reserve
+              redis.call('HSET', KEYS[2], 'b', tostring(balance))
+            end
           end
         end
         -- the window is empty again one window after its newest grant: this one when admitted

@@ -93,15 +93,17 @@ public sealed class RedisTokenBudgetRateLimiter : RedisRateLimiter<RedisTokenBud
             _at = now;
         }
 
-        public RedisRateLimitLease Admit()
+        /// <summary>Admits while the balance is positive and holds <paramref name="need"/> (at most the limit); takes nothing.</summary>
+        public RedisRateLimitLease Admit(long need = 0)
         {
             lock (this)
             {
                 Refill();
+                need = Math.Min(need, limit);
                 var reset = TimeSpan.FromSeconds((limit - _balance) / RatePerSecond);
-                return _balance > 0
-                    ? new RedisRateLimitLease(true, limit, (long)_balance, reset, null, degraded: true)
-                    : new RedisRateLimitLease(false, limit, 0, reset, TimeSpan.FromSeconds((1 - _balance) / RatePerSecond), degraded: true);
+                return _balance > 0 && _balance >= need
+                    ? new RedisRateLimitLease(true, limit, (long)(_balance - need), reset, null, degraded: true)
+                    : new RedisRateLimitLease(false, limit, Math.Max(0, (long)_balance), reset, TimeSpan.FromSeconds((Math.Max(need, 1) - _balance) / RatePerSecond), degraded: true);
             }
         }
 

@@ -69,11 +69,15 @@ load = L("load")
 rss = [tuple(int(x) / 1024 for x in s.split(":")) for s in samples]
 warm = rss[1] if len(rss) > 1 else rss[0]
 last = rss[-1]
+# A reset: the client's connection broke (an exception: IOException, HttpRequestException…) instead
+# of ending with an OpenAI error event or a status; the load client keys statuses by number.
+resets = lambda r: sum(n for k, n in r["errors"].items() if not k.isdigit())
 checks = []
 for name, r in faults.items():
-    # During a fault a request may end with a clear error (an error event or a 5xx), never hang:
-    # the load client returned, and the stream count is whole.
+    # During a fault a request may end with a clear error (an error event or a 5xx), never hang
+    # and never in a reset connection: the load client returned, and the stream count is whole.
     checks.append((f"{name}: streams completed after the fault", r["completed"] > 0))
+    checks.append((f"{name}: no connection reset ({resets(r)})", resets(r) == 0))
 checks.append(("load: every stream complete", load["incomplete"] == 0 and not load["errors"]))
 checks.append(("load: streams served", load["completed"] > 0))
 growth = max(last[0] - warm[0], last[1] - warm[1])
@@ -82,14 +86,14 @@ checks.append((f"load: memory flat after warm-up (growth {growth:.1f} MB ≤ 50 
 # always; cut ones too (with the tokens generated so far); none is counted twice.
 usage = json.load(open(os.path.join(work, "usage.json")))["usage"]
 completed = sum(r["completed"] for r in faults.values()) + load["completed"]
-cut = sum(r["incomplete"] + r["errors"].get("IOException", 0) for r in faults.values())
+cut = sum(r["incomplete"] + resets(r) for r in faults.values())
 checks.append((f"accounting: usage counts {usage['requests']} requests for {completed} completed + ≤ {cut} cut streams",
                completed <= usage["requests"] <= completed + cut))
 out = {"date": stamp, "faults": faults, "load": load, "usage": usage, "rss_mb_samples_gateway_worker": rss, "checks": {c: ok for c, ok in checks}}
 json.dump(out, open(os.path.join(results, f"soak-{stamp}.json"), "w"), indent=2)
 lines = [f"# Soak {stamp}", "", "| check | result |", "| --- | --- |"] + [f"| {c} | {'pass' if ok else '**FAIL**'} |" for c, ok in checks]
-lines += ["", "| suite | completed | incomplete (ended with a clear error event) | errors (status or exception) |", "| --- | --- | --- | --- |"]
-lines += [f"| {n} | {r['completed']} | {r['incomplete']} | {r['errors']} |" for n, r in list(faults.items()) + [("200 streams × " + secs + " s", load)]]
+lines += ["", "| suite | completed | incomplete (ended with a clear error event) | resets | errors (status or exception) |", "| --- | --- | --- | --- | --- |"]
+lines += [f"| {n} | {r['completed']} | {r['incomplete']} | {resets(r)} | {r['errors']} |" for n, r in list(faults.items()) + [("200 streams × " + secs + " s", load)]]
 lines += ["", "RSS MB (gateway, worker) every 5 s: " + ", ".join(f"{g:.0f}/{w:.0f}" for g, w in rss)]
 open(os.path.join(results, f"soak-{stamp}.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))

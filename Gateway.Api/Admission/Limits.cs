@@ -50,11 +50,14 @@ public sealed partial class Limits : IDisposable
     /// <summary>
     /// Admits a <c>/v1</c> call in one Redis call: requests/min always; with <paramref name="generates"/>
     /// (chat completions) also tokens/min and a concurrency lease that lives until the response ends.
+    /// A chat completion must also fit its prompt's estimate (<see cref="Apis.OpenAiApi.ChatBodyFilter.PromptEstimate"/>)
+    /// in the token budget, and admission takes it (<see cref="ReservedTokens"/> tells the worker).
     /// Null if admitted, else the error to send.
     /// </summary>
     public async Task<IResult?> AdmitAsync(HttpContext context, ApiKeyRecord key, bool generates)
     {
-        var admission = await _keys.AdmitAsync(RedisRateLimitPartition.ForApiKey(key.Id), new RateLimit.Store.KeyLimits(key.Rpm, key.Tpm, key.MaxParallel), generates, context.RequestAborted);
+        var reserve = generates ? Apis.OpenAiApi.ChatBodyFilter.PromptEstimate(context) : 0;
+        var admission = await _keys.AdmitAsync(RedisRateLimitPartition.ForApiKey(key.Id), new RateLimit.Store.KeyLimits(key.Rpm, key.Tpm, key.MaxParallel), generates, reserve, context.RequestAborted);
         if (admission.Degraded) LogDegradedOnce();
         if (!admission.Unavailable)
         {
@@ -65,6 +68,7 @@ public sealed partial class Limits : IDisposable
         {
             // Released when the response is done: one Redis command, sent without waiting.
             if (generates) context.Response.RegisterForDispose(admission);
+            if (admission.ReservedTokens > 0) context.Items[ReservedItem] = admission.ReservedTokens;
             return null;
         }
         if (admission.Unavailable)
@@ -76,6 +80,11 @@ public sealed partial class Limits : IDisposable
             _ => TooMany(context, admission.RetryAfter, "requests", $"Rate limit reached for requests per minute (limit {key.Rpm})."),
         };
     }
+
+    private const string ReservedItem = "tee.tokens_reserved";
+
+    /// <summary>Tokens this request's admission took from the budget in Redis (0 if none), for the worker to subtract from its debit.</summary>
+    public static long ReservedTokens(HttpContext context) => context.Items[ReservedItem] is long reserved ? reserved : 0;
 
     /// <summary>Per client IP, for the public routes.</summary>
     public async Task<IResult?> AdmitPublicAsync(HttpContext context)

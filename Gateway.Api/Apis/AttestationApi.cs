@@ -17,7 +17,7 @@ public static class AttestationApi
     public static async Task<IResult> Forward(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams, Limits limits)
     {
         if (await limits.AdmitPublicAsync(context) is { } refused) return refused;
-        await forwarder.ForwardAsync(context, upstreams.Attestation, keyId: null, "attestation");
+        await forwarder.ForwardAsync(context, upstreams.Attestation, key: null, "attestation");
         return Results.Empty;
     }
 }

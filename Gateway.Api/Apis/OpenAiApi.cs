@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -32,13 +31,23 @@ public static partial class OpenAiApi
 
     public static async Task<IResult> ChatCompletions(HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams)
     {
-        await forwarder.ForwardAsync(context, upstreams.Worker, ApiKeyFilter.Key(context).Id, "inference");
+        await forwarder.ForwardAsync(context, upstreams.Worker, ApiKeyFilter.Key(context), "inference");
         return Results.Empty;
     }
 
-    /// <summary>A chat completion's body: JSON (415), capped once (413), for a model the key may use (403); kept in memory for forwarding.</summary>
+    /// <summary>
+    /// A chat completion's body: JSON (415), capped once (413), valid by the rules the worker
+    /// applies too (400, <see cref="ChatRequestParser"/>: one parse, duplicate members refused),
+    /// for a model the key may use (403); kept in memory for forwarding, with the prompt's token
+    /// estimate for admission (<see cref="PromptEstimate"/>).
+    /// </summary>
     public sealed class ChatBodyFilter(IOptions<GatewayOptions> options) : IEndpointFilter
     {
+        private const string EstimateItem = "tee.prompt_estimate";
+
+        /// <summary>The prompt's token estimate (<see cref="ChatRequest.PromptTokenEstimate"/>) of this request, 0 for other calls.</summary>
+        public static int PromptEstimate(HttpContext context) => context.Items[EstimateItem] is int estimate ? estimate : 0;
+
         public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
         {
             var http = context.HttpContext;
@@ -48,13 +57,19 @@ public static partial class OpenAiApi
             var body = await RequestBodies.ReadCappedAsync(http.Request, max, http.RequestAborted);
             if (body is null) return TooLarge(max);
 
-            // The gateway checks only what it must: the key may use this model. The worker validates the rest.
-            if (ReadModel(body) is { } model)
+            ChatRequest request;
+            try
             {
-                Activity.Current?.SetTag(TeeTelemetry.ModelAttribute, OpenAiErrors.Printable(model));
-                if (!ApiKeyFilter.Key(http).Allows(model))
-                    return OpenAiErrors.Forbidden($"This API key may not use the model '{OpenAiErrors.Printable(model)}'.");
+                request = ChatRequestParser.Parse(body);
             }
+            catch (ChatValidationException e)
+            {
+                return OpenAiErrors.Result(400, e.Message, "invalid_request_error", e.Param, null);
+            }
+            Activity.Current?.SetTag(TeeTelemetry.ModelAttribute, OpenAiErrors.Printable(request.Model));
+            if (!ApiKeyFilter.Key(http).Allows(request.Model))
+                return OpenAiErrors.Forbidden($"This API key may not use the model '{OpenAiErrors.Printable(request.Model)}'.");
+            http.Items[EstimateItem] = request.PromptTokenEstimate();
             http.Request.Body = BufferedBody.Wrap(body);
             http.Request.ContentLength = body.Length;
             return await next(context);
@@ -66,7 +81,7 @@ public static partial class OpenAiApi
         var key = ApiKeyFilter.Key(context);
         if (key.Models is not { Count: > 0 })
         {
-            await forwarder.ForwardAsync(context, upstreams.Worker, key.Id, "inference");
+            await forwarder.ForwardAsync(context, upstreams.Worker, key, "inference");
             return Results.Empty;
         }
         // A key limited to some models sees only those.
@@ -92,14 +107,14 @@ public static partial class OpenAiApi
     {
         var key = ApiKeyFilter.Key(context);
         if (!key.Allows(id)) return OpenAiErrors.ModelNotFound(id);
-        await forwarder.ForwardAsync(context, upstreams.Worker, key.Id, "inference");
+        await forwarder.ForwardAsync(context, upstreams.Worker, key, "inference");
         return Results.Empty;
     }
 
     public static async Task<IResult> GetSignature(string id, HttpContext context, UpstreamForwarder forwarder, Upstreams upstreams)
     {
         if (!CompletionId().IsMatch(id)) return OpenAiErrors.NotFound("No signature with that id.", "signature_not_found");
-        await forwarder.ForwardAsync(context, upstreams.Attestation, ApiKeyFilter.Key(context).Id, "attestation");
+        await forwarder.ForwardAsync(context, upstreams.Attestation, ApiKeyFilter.Key(context), "attestation");
         return Results.Empty;
     }
 
@@ -110,33 +125,6 @@ public static partial class OpenAiApi
         MediaTypeHeaderValue.TryParse(contentType, out var media)
         && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
-
-    /// <summary>The top-level "model" string, read without building a document; null if absent or not JSON.</summary>
-    public static string? ReadModel(ReadOnlySpan<byte> body)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 64 });
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                if (reader.ValueTextEquals("model"))
-                {
-                    reader.Read();
-                    return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                }
-                reader.Read();
-                reader.Skip();
-            }
-        }
-        catch (JsonException)
-        {
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        return null;
-    }
 
     [GeneratedRegex("^chatcmpl-[A-Za-z0-9]{1,64}$")]
     private static partial Regex CompletionId();

@@ -7,9 +7,11 @@ namespace Gateway.Api.Edge;
 
 /// <summary>
 /// Counts failed authentications per client IP in one-minute windows (per replica, in memory):
-/// past the limit, further attempts from that IP get 429 until the window ends — whether their
-/// key is right or not, so guessing gains nothing. The table is bounded: when full it is cleared
-/// (an attacker with more addresses than the bound is throttled less, never grows memory).
+/// past the limit, further failures from that IP get 429 with a Retry-After until the window ends.
+/// Only failures: a credential that authenticates is never refused here, so a stranger's guesses
+/// cannot lock out the clients that share an address. Guessing still gains nothing — the secrets
+/// are 256-bit. The table is bounded: when full it is cleared (an attacker with more addresses
+/// than the bound is throttled less, never grows memory).
 /// </summary>
 public sealed class AuthFailureThrottle(int perMinute, TimeProvider time, int maxSources = 100_000)
 {
@@ -21,18 +23,10 @@ public sealed class AuthFailureThrottle(int perMinute, TimeProvider time, int ma
         public int Failures;
     }
 
-    /// <summary>Seconds until this source may try again, or 0 when it may try now.</summary>
-    public int RetryAfter(IPAddress? source)
+    /// <summary>Counts one failure; the seconds this source should wait before trying again when it is past the limit, else 0.</summary>
+    public int RecordFailure(IPAddress? source)
     {
-        if (perMinute <= 0 || source is null || !_windows.TryGetValue(source, out var w)) return 0;
-        var elapsed = time.GetElapsedTime(Volatile.Read(ref w.Start));
-        if (elapsed >= TimeSpan.FromMinutes(1)) return 0;
-        return Volatile.Read(ref w.Failures) >= perMinute ? Math.Max(1, (int)Math.Ceiling((TimeSpan.FromMinutes(1) - elapsed).TotalSeconds)) : 0;
-    }
-
-    public void RecordFailure(IPAddress? source)
-    {
-        if (perMinute <= 0 || source is null) return;
+        if (perMinute <= 0 || source is null) return 0;
         if (_windows.Count >= maxSources) _windows.Clear();
         var now = time.GetTimestamp();
         var w = _windows.GetOrAdd(source, _ => new Window(now));
@@ -44,6 +38,9 @@ public sealed class AuthFailureThrottle(int perMinute, TimeProvider time, int ma
                 w.Failures = 0;
             }
             w.Failures++;
+            if (w.Failures <= perMinute) return 0;
+            var left = TimeSpan.FromMinutes(1) - time.GetElapsedTime(w.Start);
+            return Math.Max(1, (int)Math.Ceiling(left.TotalSeconds));
         }
     }
 }

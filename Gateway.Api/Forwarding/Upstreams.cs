@@ -7,6 +7,8 @@ using Yarp.ReverseProxy.Transforms;
 using Microsoft.Extensions.Options;
 
 using Gateway.Api.Keys;
+using Gateway.Api.Model;
+using TeeAspire.Contracts;
 
 namespace Gateway.Api.Forwarding;
 
@@ -63,14 +65,14 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
         return _invoker.SendAsync(request, cancellationToken);
     }
 
-    public async Task ForwardAsync(HttpContext context, string? destination, string? keyId, string service)
+    public async Task ForwardAsync(HttpContext context, string? destination, ApiKeyRecord? key, string service)
     {
         if (destination is null)
         {
             await OpenAiErrors.WriteAsync(context, 503, $"The {service} service is not configured.", "server_error", null, "service_unavailable");
             return;
         }
-        var error = await forwarder.SendAsync(context, destination, _invoker, _config, new InternalTransformer(keyId, _internalToken));
+        var error = await forwarder.SendAsync(context, destination, _invoker, _config, new InternalTransformer(key, _internalToken));
         if (error == ForwarderError.None) return;
         LogForwardError(service, error);
         if (context.Response.HasStarted) return;
@@ -82,16 +84,23 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
             context.Response.StatusCode = 499;
         else if (error is ForwarderError.RequestBodyClient)
             await OpenAiErrors.WriteAsync(context, 400, "The request body could not be read.", "invalid_request_error", null, "bad_request_body");
+        else if (error is ForwarderError.Request && DiedWhileAnswering(context))
+            await OpenAiErrors.WriteAsync(context, 502, $"The {service} service failed while answering.", "server_error", null, "upstream_failed");
         else
             await OpenAiErrors.WriteAsync(context, 503, $"The {service} service is unavailable. Retry shortly.", "server_error", null, "service_unavailable");
     }
+
+    /// <summary>The service took the request and then went away (a reset or an early end, not a refused connection).</summary>
+    private static bool DiedWhileAnswering(HttpContext context) =>
+        context.Features.Get<IForwarderErrorFeature>()?.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse } or IOException
+        || context.Features.Get<IForwarderErrorFeature>()?.Exception?.InnerException is IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset } };
 
     public void Dispose() => _invoker.Dispose();
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Forwarding to {Service} failed: {Error}")]
     private partial void LogForwardError(string service, ForwarderError error);
 
-    private sealed class InternalTransformer(string? keyId, string? internalToken) : HttpTransformer
+    private sealed class InternalTransformer(ApiKeyRecord? key, string? internalToken) : HttpTransformer
     {
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
@@ -101,7 +110,11 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
             proxyRequest.Headers.Remove("Cookie");
             foreach (var name in proxyRequest.Headers.Select(h => h.Key).Where(h => h.StartsWith(TeeHeaders.InternalPrefix, StringComparison.OrdinalIgnoreCase)).ToList())
                 proxyRequest.Headers.Remove(name);
-            if (keyId is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyId, keyId);
+            // Set only after every client x-tee-* header is gone: the worker trusts these.
+            if (key is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyId, key.Id);
+            if (key?.Models is { Count: > 0 } models) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.KeyModels, ModelAllowlist.Encode(models));
+            if (Admission.Limits.ReservedTokens(httpContext) is > 0 and var reserved)
+                proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.TokensReserved, reserved.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (internalToken is not null) proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.InternalToken, internalToken);
             proxyRequest.Headers.Remove(TeeHeaders.RequestId);
             proxyRequest.Headers.TryAddWithoutValidation(TeeHeaders.RequestId, httpContext.TraceIdentifier);
@@ -121,11 +134,13 @@ public sealed partial class UpstreamForwarder(IHttpForwarder forwarder, IOptions
     {
         public static readonly HttpRequestOptionsKey<ArraySegment<byte>> Body = new("tee.buffered-body");
 
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             if (request.Options.TryGetValue(Body, out var body) && request.Content is { } streamed)
                 request.Content = new ByteArrayContent(body.Array!, body.Offset, body.Count).WithHeadersOf(streamed);
-            return base.SendAsync(request, cancellationToken);
+            var response = await base.SendAsync(request, cancellationToken);
+            UpstreamStreamGuard.Guard(response);
+            return response;
         }
     }
 }

@@ -9,7 +9,13 @@ using Gateway.Api.Admission;
 
 namespace Gateway.Api.Keys;
 
-/// <summary>Endpoint filter for <c>/v1</c>, the first step: a valid, unrevoked, unexpired API key or 401 (repeated failures per source: 429). Admission (<see cref="AdmissionFilter"/>) comes next.</summary>
+/// <summary>
+/// Endpoint filter for <c>/v1</c>, the first step: a valid, unrevoked, unexpired API key or 401;
+/// past <see cref="GatewayOptions.AuthFailuresPerMinute"/> failures from one source, its failures
+/// get 429 — only failures: a key that authenticates always passes, so clients sharing an address
+/// (a NAT, a corporate proxy) are never locked out by a stranger's guesses. Admission
+/// (<see cref="AdmissionFilter"/>) comes next.
+/// </summary>
 public sealed partial class ApiKeyFilter(ApiKeyStore store, AuthThrottles throttles, TimeProvider time, ILogger<ApiKeyFilter> logger) : IEndpointFilter
 {
     private const string ItemKey = "tee.api_key";
@@ -20,11 +26,9 @@ public sealed partial class ApiKeyFilter(ApiKeyStore store, AuthThrottles thrott
     {
         var http = context.HttpContext;
         var source = http.Connection.RemoteIpAddress;
-        // A source that sent too many bad keys this minute is refused before any lookup.
-        if (throttles.ApiKeys.RetryAfter(source) is > 0 and var wait) return TooManyFailures(http, wait);
         var secret = KeySecrets.FromRequest(http.Request);
         if (secret is null) return OpenAiErrors.Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer sk-tee-…' or 'x-api-key'.");
-        if (!KeySecrets.IsWellFormed(secret)) return Failed(source);
+        if (!KeySecrets.IsWellFormed(secret)) return Failed(http, source);
         ApiKeyRecord? key;
         try
         {
@@ -35,17 +39,18 @@ public sealed partial class ApiKeyFilter(ApiKeyStore store, AuthThrottles thrott
             LogKeyStoreDown(e.GetType().Name);
             return OpenAiErrors.ServiceUnavailable("The key store is unavailable; retry shortly.", "key_store_unavailable");
         }
-        if (key is null || key.Revoked) return Failed(source);
-        if (key.IsExpired(time.GetUtcNow())) return Failed(source, "This API key has expired; ask for a new one.");
+        if (key is null || key.Revoked) return Failed(http, source);
+        if (key.IsExpired(time.GetUtcNow())) return Failed(http, source, "This API key has expired; ask for a new one.");
         http.Items[ItemKey] = key;
         if (key.RequireSealed && Sealing.SealedExchange.MustBeSealed(http)) return Sealing.SealedExchange.Required();
         Activity.Current?.SetTag(TeeTelemetry.KeyIdAttribute, key.Id);
         return await next(context);
     }
 
-    private IResult Failed(System.Net.IPAddress? source, string? message = null)
+    private IResult Failed(HttpContext http, System.Net.IPAddress? source, string? message = null)
     {
-        throttles.ApiKeys.RecordFailure(source);
+        // A source past its failures this minute is told to slow down; the key was checked all the same.
+        if (throttles.ApiKeys.RecordFailure(source) is > 0 and var wait) return TooManyFailures(http, wait);
         return message is null ? OpenAiErrors.Unauthorized() : OpenAiErrors.Unauthorized(message);
     }
 
@@ -62,7 +67,8 @@ public sealed partial class ApiKeyFilter(ApiKeyStore store, AuthThrottles thrott
 /// <summary>
 /// Endpoint filter for <c>/admin</c>: only on the admin listener (<see cref="GatewayOptions.AdminPort"/>;
 /// 404 elsewhere, as if the route did not exist), then the master key (<c>TEE_MASTER_KEY</c>),
-/// compared in constant time, with failures throttled per source.
+/// compared in constant time. Failures are throttled per source (429 past
+/// <see cref="GatewayOptions.AdminAuthFailuresPerMinute"/>); the right key always passes.
 /// </summary>
 public sealed class MasterKeyFilter(IConfiguration configuration, IOptions<GatewayOptions> options, AuthThrottles throttles) : IEndpointFilter
 {
@@ -76,12 +82,10 @@ public sealed class MasterKeyFilter(IConfiguration configuration, IOptions<Gatew
         var master = configuration[MasterKey.Setting];
         if (string.IsNullOrEmpty(master))
             return Result(OpenAiErrors.ServiceUnavailable($"The admin API is disabled: set {MasterKey.Setting} ({MasterKey.Requirement}).", "admin_disabled"));
-        var source = http.Connection.RemoteIpAddress;
-        if (throttles.Admin.RetryAfter(source) is > 0 and var wait) return Result(ApiKeyFilter.TooManyFailures(http, wait));
         var given = KeySecrets.FromRequest(http.Request);
         if (given is null || given.Length > KeySecrets.MaxLength || !KeySecrets.FixedTimeEquals(given, master))
         {
-            throttles.Admin.RecordFailure(source);
+            if (throttles.Admin.RecordFailure(http.Connection.RemoteIpAddress) is > 0 and var wait) return Result(ApiKeyFilter.TooManyFailures(http, wait));
             return Result(OpenAiErrors.Unauthorized("The admin API needs the master key."));
         }
         return next(context);

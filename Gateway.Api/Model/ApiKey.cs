@@ -19,7 +19,7 @@ public sealed record ApiKeyRecord(
     bool Legacy = false,
     bool RequireSealed = false)
 {
-    public bool Allows(string model) => Models is null || Models.Count == 0 || Models.Contains(model, StringComparer.Ordinal);
+    public bool Allows(string model) => TeeAspire.Contracts.ModelAllowlist.Allows(Models, model);
 
     public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } e && e <= now;
 }

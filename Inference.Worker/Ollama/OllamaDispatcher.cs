@@ -12,7 +12,9 @@ namespace Inference.Worker.Ollama;
 /// <summary>
 /// Sends a validated request to an Ollama backend: queue for a slot, call <c>/api/chat</c>, and
 /// until the first NDJSON line arrives (nothing has reached the client yet) fail over to another
-/// backend. From the first line on the generation is the <see cref="CompletionWriter"/>'s.
+/// backend. From the first line on the generation is the <see cref="CompletionWriter"/>'s. A
+/// client that goes away once its request was handed to a backend is charged its prompt's bound:
+/// the backend may be evaluating it already, and Ollama reports the count only at the end.
 /// </summary>
 public sealed partial class OllamaDispatcher(
     Scheduler scheduler,
@@ -24,7 +26,8 @@ public sealed partial class OllamaDispatcher(
 {
     private readonly InferenceOptions _options = options.Value;
 
-    public async Task RunAsync(HttpContext context, Call call, CancellationToken ct)
+    /// <summary>Serves the call; true when its usage was recorded (it reached a backend), false when no backend was reached.</summary>
+    public async Task<bool> RunAsync(HttpContext context, Call call, CancellationToken ct)
     {
         var avoid = new HashSet<Backend>();
         string? lastFailure = null;
@@ -43,12 +46,12 @@ public sealed partial class OllamaDispatcher(
                     wait?.SetStatus(ActivityStatusCode.Error, e.Reason.ToString());
                     telemetry.Outcomes.Add(1, new KeyValuePair<string, object?>("outcome", e.Reason.ToString()));
                     await WriteAcquireFailureAsync(context, e);
-                    return;
+                    return false;
                 }
                 catch (OperationCanceledException)
                 {
                     telemetry.Outcomes.Add(1, new KeyValuePair<string, object?>("outcome", "client_cancelled"));
-                    return;
+                    return false;
                 }
                 wait?.SetTag("tee.queue.wait_ms", lease.Waited.TotalMilliseconds);
                 telemetry.QueueWait.Record(lease.Waited.TotalMilliseconds, new KeyValuePair<string, object?>(TeeTelemetry.ModelAttribute, call.Request.Model));
@@ -60,8 +63,12 @@ public sealed partial class OllamaDispatcher(
                 span?.SetTag("server.address", lease.Backend.Endpoint.Authority);
                 span?.SetTag("tee.attempt", attempt);
                 var outcome = await TryBackendAsync(context, call, lease.Backend, ct);
-                if (outcome.Committed) return;
-                if (ct.IsCancellationRequested) return;
+                if (outcome.Committed) return true;
+                if (ct.IsCancellationRequested)
+                {
+                    await finisher.FinishAsync(context, call, new CompletionResult("client_cancelled", call.Request.PromptTokenBound(), 0, null), ct);
+                    return true;
+                }
                 span?.SetStatus(ActivityStatusCode.Error, outcome.Failure);
                 lastFailure = outcome.Failure;
                 timedOut |= outcome.TimedOut;
@@ -71,7 +78,7 @@ public sealed partial class OllamaDispatcher(
                 if (outcome.ClientError is { } clientError)
                 {
                     await OpenAiErrors.WriteAsync(context, 400, clientError, "invalid_request_error");
-                    return;
+                    return false;
                 }
             }
         }
@@ -80,6 +87,7 @@ public sealed partial class OllamaDispatcher(
             await OpenAiErrors.WriteAsync(context, 504, "The model backend did not answer in time.", "server_error", null, "upstream_timeout");
         else
             await OpenAiErrors.WriteAsync(context, 503, $"No model backend could serve the request ({lastFailure}).", "server_error", null, "backend_unavailable");
+        return false;
     }
 
     private readonly record struct Attempt(bool Committed, string? Failure, bool TimedOut = false, string? ClientError = null);

@@ -1,4 +1,5 @@
 using Inference.Worker.Ollama;
+using TeeAspire.Contracts;
 
 namespace Inference.Worker.OpenAi;
 
@@ -14,23 +15,30 @@ namespace Inference.Worker.OpenAi;
 public struct ChunkTranslator(bool omitReasoning)
 {
     private readonly ThinkSplitter _splitter = new();
-    private int _chunks;
-    private int _completionTokens;
+    private int _textChunks;
+    private int? _promptEvalCount;
+    private int? _evalCount;
 
-    public int PromptTokens { get; private set; }
     public string FinishReason { get; private set; } = "stop";
 
-    /// <summary>Ollama's eval_count when it sent one; otherwise (a cut stream) the chunks received.</summary>
-    public readonly int CompletionTokens => _completionTokens > 0 ? _completionTokens : Math.Max(0, _chunks - 1);
+    /// <summary>
+    /// The prompt's tokens: Ollama's <c>prompt_eval_count</c> when it sent one (exact); otherwise
+    /// (a generation cut or failed before its last chunk, or a count Ollama left out) the upper
+    /// bound computed from the request, so a prompt is never free.
+    /// </summary>
+    public readonly int PromptTokens(ChatRequest request) => _promptEvalCount ?? request.PromptTokenBound();
+
+    /// <summary>Ollama's <c>eval_count</c> when it sent one; otherwise the chunks with text received, each one token sent on.</summary>
+    public readonly int CompletionTokens => _evalCount ?? _textChunks;
 
     /// <summary>One chunk's reasoning and content deltas (either may be empty); the final chunk also sets the counts.</summary>
     public (string Reasoning, string Content) Push(OllamaChunk c)
     {
-        _chunks++;
+        if (c.Content is { Length: > 0 } || c.Thinking is { Length: > 0 }) _textChunks++;
+        _promptEvalCount = c.PromptEvalCount ?? _promptEvalCount;
         if (c.Done)
         {
-            PromptTokens = c.PromptEvalCount ?? PromptTokens;
-            _completionTokens = c.EvalCount ?? _completionTokens;
+            _evalCount = c.EvalCount ?? _evalCount;
             FinishReason = OpenAiWire.FinishReason(c.DoneReason);
         }
         var (reasoning, content) = c.Content is { Length: > 0 } text ? _splitter.Push(text) : ("", "");

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Inference.Worker.Model;
+using TeeAspire.Contracts;
 
 namespace Inference.Worker.OpenAi;
 

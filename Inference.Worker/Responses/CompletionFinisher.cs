@@ -33,7 +33,15 @@ public sealed partial class CompletionFinisher(
         var signature = result.Signature;
         if (signature is null && call.Request.Stream && result.ResponseSha256 is { } digest)
             signature = Sign(call, digest);
-        var record = new CompletionRecord(call.Id, call.Created, call.KeyId, call.Request.Model, result.PromptTokens, result.CompletionTokens, call.Nonce, signature);
+        await RecordAsync(new CompletionRecord(call.Id, call.Created, call.KeyId, call.Request.Model, result.PromptTokens, result.CompletionTokens, call.Nonce, signature, call.ReservedTokens));
+    }
+
+    /// <summary>A request that reached no backend: what its admission reserved goes back to the key's budget.</summary>
+    public Task RefundAsync(string keyId, long reservedTokens) =>
+        reservedTokens > 0 ? RecordAsync(CompletionRecord.Refund(keyId, reservedTokens)) : Task.CompletedTask;
+
+    private async Task RecordAsync(CompletionRecord record)
+    {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         try
         {

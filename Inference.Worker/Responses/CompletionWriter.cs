@@ -83,12 +83,12 @@ public sealed class CompletionWriter(
             outcome = "backend_failed_midstream";
             await ErrorEventAsync(sink, ct);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception e) when (ct.IsCancellationRequested && e is OperationCanceledException or IOException or HttpRequestException or TimeoutException or JsonException or InvalidDataException)
         {
             outcome = "client_cancelled";
         }
         RecordSpeed();
-        return new CompletionResult(outcome, _translator.PromptTokens, _translator.CompletionTokens, outcome == "completed" ? sink.Digest() : null);
+        return new CompletionResult(outcome, _translator.PromptTokens(call.Request), _translator.CompletionTokens, outcome == "completed" ? sink.Digest() : null);
     }
 
     private async Task<CompletionResult> SingleAsync(ResponseSink sink, OllamaChunk first, CancellationToken ct)
@@ -109,14 +109,14 @@ public sealed class CompletionWriter(
         {
             chunk = null;
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception e) when (ct.IsCancellationRequested && e is OperationCanceledException or IOException or HttpRequestException or TimeoutException or JsonException or InvalidDataException)
         {
-            return new CompletionResult("client_cancelled", _translator.PromptTokens, _translator.CompletionTokens, null);
+            return new CompletionResult("client_cancelled", _translator.PromptTokens(call.Request), _translator.CompletionTokens, null);
         }
         if (chunk is not { Done: true, Error: null })
         {
             await TeeAspire.OpenAi.OpenAiErrors.WriteAsync(context, 502, "The model backend failed during generation.", "server_error", null, "backend_failed");
-            return new CompletionResult("backend_failed_midstream", _translator.PromptTokens, _translator.CompletionTokens, null);
+            return new CompletionResult("backend_failed_midstream", _translator.PromptTokens(call.Request), _translator.CompletionTokens, null);
         }
         var (r, rest) = _translator.Flush();
         _reasoning.Append(r);
@@ -134,7 +134,7 @@ public sealed class CompletionWriter(
         context.Response.ContentLength = body.Length;
         await sink.SendAsync(body, ct);
         RecordSpeed();
-        return new CompletionResult("completed", _translator.PromptTokens, _translator.CompletionTokens, digest, signature);
+        return new CompletionResult("completed", _translator.PromptTokens(call.Request), _translator.CompletionTokens, digest, signature);
     }
 
     private (string Reasoning, string Content) Split(OllamaChunk c)
@@ -167,14 +167,14 @@ public sealed class CompletionWriter(
 
     private ValueTask UsageChunkAsync(ResponseSink sink, CancellationToken ct)
     {
-        OpenAiWire.WriteUsageChunk(sink.BeginJson(), call, _translator.PromptTokens, _translator.CompletionTokens);
+        OpenAiWire.WriteUsageChunk(sink.BeginJson(), call, _translator.PromptTokens(call.Request), _translator.CompletionTokens);
         return sink.SendEventAsync(ct);
     }
 
     private ReadOnlyMemory<byte> WriteCompletion(ResponseSink sink)
     {
         OpenAiWire.WriteCompletion(sink.BeginJson(), call, _content.ToString(), _reasoning.ToString(), _translator.FinishReason,
-            _translator.PromptTokens, _translator.CompletionTokens);
+            _translator.PromptTokens(call.Request), _translator.CompletionTokens);
         return sink.TakeJson().ToArray();
     }
 

@@ -19,14 +19,17 @@ public sealed class RedisCompletionRecorder(IConnectionMultiplexer redis, IOptio
     /// KEYS[1] usage hash, KEYS[2] token budget hash (RateLimit.Store's layout: b = balance,
     /// ts = µs of the last update, cap = limit, win = window ms), KEYS[3] signature string.
     /// ARGV: prompt tokens, completion tokens, per-model field name, default limit, default window
-    /// ms, signature JSON ('' when unsigned), signature TTL ms.
+    /// ms, signature JSON ('' when unsigned), signature TTL ms, tokens admission reserved, counted
+    /// ('1': a completion's usage; '0': only the reservation given back).
     /// </summary>
     private const string Source = """
         -- usage counters (the gateway's admin API reads them)
-        redis.call('HINCRBY', KEYS[1], 'requests', 1)
-        redis.call('HINCRBY', KEYS[1], 'prompt_tokens', ARGV[1])
-        redis.call('HINCRBY', KEYS[1], 'completion_tokens', ARGV[2])
-        redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[2])
+        if ARGV[9] == '1' then
+          redis.call('HINCRBY', KEYS[1], 'requests', 1)
+          redis.call('HINCRBY', KEYS[1], 'prompt_tokens', ARGV[1])
+          redis.call('HINCRBY', KEYS[1], 'completion_tokens', ARGV[2])
+          redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[2])
+        end
         -- debit: the same arithmetic as RateLimit.Store's TokenDebit script, on the limit stored at
         -- admission; time from Redis so replicas with skewed clocks agree
         local t = redis.call('TIME')
@@ -38,7 +41,8 @@ public sealed class RedisCompletionRecorder(IConnectionMultiplexer redis, IOptio
         local rate = limit / (win * 1000)
         local balance = tonumber(state[1]) or limit
         local ts = tonumber(state[2]) or now
-        balance = math.min(limit, balance + (now - ts) * rate) - tonumber(ARGV[1]) - tonumber(ARGV[2])
+        -- the gateway's admission already took ARGV[8] (the prompt's estimate): debit only the rest, or give back the excess
+        balance = math.min(limit, math.min(limit, balance + (now - ts) * rate) - tonumber(ARGV[1]) - tonumber(ARGV[2]) + tonumber(ARGV[8]))
         redis.call('HSET', KEYS[2], 'b', tostring(balance), 'ts', s(now), 'cap', s(limit), 'win', s(win))
         redis.call('PEXPIRE', KEYS[2], s(win * 2))
         -- the signature; NX: a retried record never replaces the first
@@ -60,7 +64,7 @@ public sealed class RedisCompletionRecorder(IConnectionMultiplexer redis, IOptio
             : RedisValue.EmptyString;
         RedisKey[] keys = [RedisContract.UsageKey(record.KeyId), RedisContract.TokenBudgetKey(record.KeyId), RedisContract.SignatureKey(record.Id)];
         RedisValue[] args = [record.PromptTokens, record.CompletionTokens, RedisContract.UsageFields.ModelCompletionTokens(record.Model),
-            o.DefaultTpm, 60_000, signature, (long)o.SignatureTtl.TotalMilliseconds];
+            o.DefaultTpm, 60_000, signature, (long)o.SignatureTtl.TotalMilliseconds, record.ReservedTokens, record.Counted ? "1" : "0"];
         var db = redis.GetDatabase();
         try
         {

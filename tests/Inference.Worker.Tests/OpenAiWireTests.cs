@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Inference.Worker.Model;
 using Inference.Worker.Ollama;
 using Inference.Worker.OpenAi;
+using TeeAspire.Contracts;
 
 namespace TeeAspire.Tests;
 
@@ -12,6 +13,8 @@ namespace TeeAspire.Tests;
 public sealed class OpenAiWireTests
 {
     private static ChatRequest Request(string json) => ChatRequestParser.Parse(Encoding.UTF8.GetBytes(json));
+
+    private static ChatRequest Prompt(string text) => Request($$"""{"model":"deepseek-r1","messages":[{"role":"user","content":"{{text}}"}]}""");
 
     private static Call Call(ChatRequest request) => new("chatcmpl-test", "key-1", request, "deepseek-r1:1.5b", [], "00", null, 0);
 
@@ -95,18 +98,21 @@ public sealed class OpenAiWireTests
         Assert.Equal(("why", ""), translator.Push(Chunk(content: "why</think>")));
         Assert.Equal(("", "Because."), translator.Push(Chunk(content: "Because.", done: true, doneReason: "length", prompt: 12, eval: 30)));
         Assert.Equal(("", ""), translator.Flush());
-        Assert.Equal((12, 30, "length"), (translator.PromptTokens, translator.CompletionTokens, translator.FinishReason));
+        Assert.Equal((12, 30, "length"), (translator.PromptTokens(Prompt("hi")), translator.CompletionTokens, translator.FinishReason));
     }
 
     [Fact]
-    public void TranslatorCountsChunksWhenTheBackendSentNoEvalCount()
+    public void AStreamCutBeforeOllamasCountsIsChargedThePromptsBoundAndEveryTokenSent()
     {
         var translator = new ChunkTranslator(omitReasoning: false);
+        var request = Prompt(new string('x', 4000));
         translator.Push(Chunk(content: "a"));
-        translator.Push(Chunk(content: "b"));
+        translator.Push(Chunk(thinking: "b"));
         translator.Push(Chunk(content: "c"));
 
-        Assert.Equal((0, 2, "stop"), (translator.PromptTokens, translator.CompletionTokens, translator.FinishReason));
+        Assert.Equal(3, translator.CompletionTokens);
+        Assert.Equal(request.PromptTokenBound(), translator.PromptTokens(request));
+        Assert.True(translator.PromptTokens(request) >= 4000);
     }
 
     [Fact]

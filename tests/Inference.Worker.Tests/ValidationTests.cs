@@ -39,6 +39,13 @@ public sealed class ValidationTests
     [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"xml"}}""", "response_format.type")]
     [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema"}}""", "response_format.json_schema")]
     [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function"}]}""", "tools")]
+    // Issue 29: members named twice — parsers disagree on which one counts, so none may.
+    [InlineData("""{"model":"deepseek-r1","model":"deepseek-r1-7b","messages":[{"role":"user","content":"hi"}]}""", "model")]
+    [InlineData("""{"model":1,"model":"deepseek-r1-7b","messages":[{"role":"user","content":"hi"}]}""", "model")]
+    [InlineData("""{"model":"deepseek-r1","mod\u0065l":"deepseek-r1-7b","messages":[{"role":"user","content":"hi"}]}""", "model")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi","content":"other"}]}""", "messages[0].content")]
+    [InlineData("""{"model":"deepseek-r1","stream":false,"stream":true,"messages":[{"role":"user","content":"hi"}]}""", "stream")]
+    [InlineData("""{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"text","type":"json_object"}}""", "response_format.type")]
     public async Task InvalidRequestsGet400WithTheParamAndNeverReachTheBackend(string body, string? param)
     {
         await using var host = await WorkerHost.StartAsync();
@@ -133,5 +140,35 @@ public sealed class InternalTokenTests
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => WorkerHost.StartAsync(settings: new Dictionary<string, string?> { [InternalAuth.Setting] = "" }));
 
         Assert.Contains("Attestation:InternalToken", error.Message);
+    }
+
+    [Theory]
+    [InlineData("deepseek-r1-7b", "deepseek-r1-1.5b")]
+    [InlineData("deepseek-r1", "deepseek-r1-7b")]
+    [InlineData("deepseek-r1-7b", "deepseek-r1-1.5b,deepseek-r1-1.5b")]
+    public async Task TheWorkerEnforcesTheKeysAllowlistOnTheModelItResolves(string model, string allowlist)
+    {
+        await using var host = await WorkerHost.StartAsync();
+        using var http = host.CreateClient("key_limited");
+        http.DefaultRequestHeaders.Add("x-tee-key-models", allowlist);
+
+        using var response = await http.PostAsync("/v1/chat/completions",
+            new StringContent($$"""{"model":"{{model}}","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"), TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal(0, (int)System.Text.Json.JsonSerializer.SerializeToNode(host.Backend.State.Snapshot())!["requests"]!);
+    }
+
+    [Fact]
+    public async Task TheWorkerServesAModelOnTheKeysAllowlist()
+    {
+        await using var host = await WorkerHost.StartAsync();
+        using var http = host.CreateClient("key_limited");
+        http.DefaultRequestHeaders.Add("x-tee-key-models", "deepseek-r1-7b,deepseek-r1-1.5b");
+
+        using var response = await http.PostAsync("/v1/chat/completions",
+            new StringContent("""{"model":"deepseek-r1-1.5b","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"), TestContext.Current);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 }

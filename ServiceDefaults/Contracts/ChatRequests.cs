@@ -1,10 +1,15 @@
+using System.Text;
 using System.Text.Json;
 
-namespace Inference.Worker.Model;
+namespace TeeAspire.Contracts;
 
 public sealed record ChatMessage(string Role, string Content);
 
-/// <summary>A validated OpenAI chat completion request.</summary>
+/// <summary>
+/// A validated OpenAI chat completion request: what the gateway (the key's model allowlist, the
+/// token estimate for admission) and the worker (everything else) read, parsed by the one
+/// <see cref="ChatRequestParser"/>, so the two services can never read a body differently.
+/// </summary>
 public sealed record ChatRequest(
     string Model,
     IReadOnlyList<ChatMessage> Messages,
@@ -17,7 +22,36 @@ public sealed record ChatRequest(
     long? Seed,
     double? PresencePenalty,
     double? FrequencyPenalty,
-    JsonElement? Format);
+    JsonElement? Format)
+{
+    // Chat-template tokens around each message (role markers, separators) and around the whole prompt
+    // (begin-of-sentence, the assistant's opening, "<think>"): DeepSeek-R1's template adds 1–2 per
+    // message and fewer than 8 in all; the bound's figures leave room for other templates.
+    private const int BoundTokensPerMessage = 8;
+    private const int BoundTokens = 16;
+    private const int EstimateTokensPerMessage = 2;
+    private const int EstimateTokens = 4;
+
+    /// <summary>
+    /// An upper bound of the prompt's tokens, from the request alone: a byte-level BPE token (every
+    /// Ollama model's tokenizer) covers at least one UTF-8 byte, plus the chat template's tokens.
+    /// Charged for a generation that ends before Ollama reports <c>prompt_eval_count</c>.
+    /// </summary>
+    public int PromptTokenBound() => Tokens(bytesPerToken: 1, BoundTokens, BoundTokensPerMessage);
+
+    /// <summary>
+    /// The prompt's likely tokens (about four bytes of text a token, as for English), which the
+    /// tokens-per-minute budget must hold, and admission takes, before a request reaches a backend.
+    /// </summary>
+    public int PromptTokenEstimate() => Tokens(bytesPerToken: 4, EstimateTokens, EstimateTokensPerMessage);
+
+    private int Tokens(int bytesPerToken, int fixedTokens, int perMessage)
+    {
+        long bytes = 0;
+        foreach (var m in Messages) bytes += Encoding.UTF8.GetByteCount(m.Content);
+        return (int)Math.Min(int.MaxValue, (bytes + bytesPerToken - 1) / bytesPerToken + fixedTokens + perMessage * (long)Messages.Count);
+    }
+}
 
 /// <summary>A 400 with the OpenAI <c>param</c> that caused it.</summary>
 public sealed class ChatValidationException(string message, string? param) : Exception(message)
@@ -25,18 +59,28 @@ public sealed class ChatValidationException(string message, string? param) : Exc
     public string? Param { get; } = param;
 }
 
-/// <summary>Parses and validates the OpenAI request body; every check of the request lives here.</summary>
+/// <summary>
+/// Parses and validates the OpenAI request body; every check of the request lives here, and both
+/// services run it. A member named twice in any object is refused (JSON parsers disagree on which
+/// one counts: the first, the last, or both), so no reader of the body can see another request.
+/// </summary>
 public static class ChatRequestParser
 {
     private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant", "tool"];
     public const int MaxTokensLimit = 131_072;
+    private const int MaxDepth = 32;
 
     public static ChatRequest Parse(ReadOnlyMemory<byte> body)
     {
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32 });
+            doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = MaxDepth, AllowDuplicateProperties = false });
+        }
+        catch (JsonException) when (DuplicateMember(body) is { } path)
+        {
+            var member = TeeAspire.OpenAi.OpenAiErrors.Printable(path);
+            throw new ChatValidationException($"Invalid request: the member '{member}' appears more than once.", member);
         }
         catch (JsonException)
         {
@@ -58,6 +102,40 @@ public static class ChatRequestParser
                 throw new ChatValidationException("The request body is not valid UTF-8 JSON.", null);
             }
         }
+    }
+
+    /// <summary>The path of the first member named twice (<c>model</c>, <c>messages[0].role</c>), or null; only after the strict parse refused the body.</summary>
+    private static string? DuplicateMember(ReadOnlyMemory<byte> body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = MaxDepth });
+            return DuplicateMember(doc.RootElement, "");
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static string? DuplicateMember(JsonElement element, string at)
+    {
+        if (element.ValueKind == JsonValueKind.Array)
+        {
+            var i = 0;
+            foreach (var item in element.EnumerateArray())
+                if (DuplicateMember(item, $"{at}[{i++}]") is { } found) return found;
+            return null;
+        }
+        if (element.ValueKind != JsonValueKind.Object) return null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var member in element.EnumerateObject())
+        {
+            var path = at.Length == 0 ? member.Name : $"{at}.{member.Name}";
+            if (!seen.Add(member.Name)) return path;
+            if (DuplicateMember(member.Value, path) is { } found) return found;
+        }
+        return null;
     }
 
     private static ChatRequest Build(JsonElement root)
@@ -218,4 +296,21 @@ public static class ChatRequestParser
                 throw new ChatValidationException("Invalid 'response_format.type': expected 'text', 'json_object' or 'json_schema'.", "response_format.type");
         }
     }
+}
+
+/// <summary>
+/// An API key's model allowlist, as the gateway hands it to the worker in
+/// <see cref="Microsoft.Extensions.Hosting.TeeHeaders.KeyModels"/>: each model id percent-encoded,
+/// joined by commas; no header means every model. Both services decide with <see cref="Allows"/>.
+/// </summary>
+public static class ModelAllowlist
+{
+    /// <summary>True when the key may use <paramref name="model"/>, the public id the request names (an alias is its own id).</summary>
+    public static bool Allows(IReadOnlyCollection<string>? models, string model) =>
+        models is null || models.Count == 0 || models.Contains(model, StringComparer.Ordinal);
+
+    public static string Encode(IEnumerable<string> models) => string.Join(',', models.Select(Uri.EscapeDataString));
+
+    public static IReadOnlyList<string> Decode(string header) =>
+        header.Split(',').Select(Uri.UnescapeDataString).ToList();
 }
