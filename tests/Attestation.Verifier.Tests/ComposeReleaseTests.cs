@@ -203,14 +203,8 @@ public sealed class ComposeReleaseTests
         string[] tokens = ["{", "}", "[", "]", ",", ":", "\"", "'", "&a", "*a", "<<", "!reset", "---", "|", ">-", "${", "$$", "\t", "\n", " ", "#", "? ", "- "];
         for (var i = 0; i < 3000; i++)
         {
-            var chars = text.ToCharArray().ToList();
-            for (var n = random.Next(1, 4); n > 0; n--)
-            {
-                var at = random.Next(chars.Count + 1);
-                if (random.Next(2) == 0 && at < chars.Count) chars.RemoveAt(at);
-                else chars.InsertRange(at, tokens[random.Next(tokens.Length)]);
-            }
-            var reading = ComposeRelease.Read(new string([.. chars]), NoVariables, ["MASTER_KEY"]);
+            var mutated = FuzzTests.MutateText(random, text, tokens);
+            var reading = ComposeRelease.Read(mutated, NoVariables, ["MASTER_KEY"]);
             Assert.True(reading.Problem is not null || reading.Services.Count > 0);
         }
     }

@@ -140,14 +140,8 @@ public sealed class ReleaseManifestTests : IDisposable
         string[] tokens = ["{", "}", "[", "]", ",", ":", "\"", "null", "true", "1e999", "-0", "99999999999999999999999", "\"app_pcr\"", "\"images\"", "\"services\"", "\"index\"", "\\u0000"];
         for (var i = 0; i < 3000; i++)
         {
-            var chars = text.ToCharArray().ToList();
-            for (var n = random.Next(1, 4); n > 0; n--)
-            {
-                var at = random.Next(chars.Count + 1);
-                if (random.Next(2) == 0 && at < chars.Count) chars.RemoveAt(at);
-                else chars.InsertRange(at, tokens[random.Next(tokens.Length)]);
-            }
-            AssertReadOrRefused(new string([.. chars]));
+            var mutated = FuzzTests.MutateText(random, text, tokens);
+            AssertReadOrRefused(mutated);
         }
     }
 
