@@ -44,6 +44,13 @@ public sealed class AppPolicy
 public static class AppMeasurement
 {
     public const string Prefix = "tee-aspire/app-event/v1";
+
+    /// <summary>What a verdict covers about the software, printed with every VERIFIED (issue 24, point 4).</summary>
+    public const string Scope =
+        "Scope: VERIFIED covers the TD and paravisor, PCRs 0-7 (firmware, boot loader, kernel) and, with an app policy, the compose file, "
+        + "image digests, configuration and access measured at launch and every container seen since. Not covered: the guest OS disk — "
+        + "with the stock Canonical image the launch scripts that take these measurements are outside them; you trust the operator for them "
+        + "(deploy/MEASURED-IMAGE.md).";
     public const string LockedAccess = "profile=locked ssh=off extensions=off";
     public const int MaxEvents = 4096;
     public const int MaxData = 512;

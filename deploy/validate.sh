@@ -24,7 +24,7 @@ b64 = lambda path: base64.b64encode(open(path, "rb").read()).decode()
 values = {"admin_username": "teeadmin", "cloudflare_tunnel_token": "TOKEN", "access_profile": "locked", "app_pcr": "13",
           "launch_events_b64": b64("deploy/launch/app-events.sh"), "launch_sh_b64": b64("deploy/launch/measured-launch.sh"),
           "watch_sh_b64": b64("deploy/launch/app-watch.sh"), "launch_unit_b64": b64("deploy/launch/tee-aspire-launch.service"),
-          "watch_unit_b64": b64("deploy/launch/tee-aspire-watch.service"), "compose_b64": "", "release_env_b64": "", "secrets_env_b64": ""}
+          "watch_unit_b64": b64("deploy/launch/tee-aspire-watch.service"), "compose_b64": "", "release_env_b64": "", "manifest_b64": "", "secrets_env_b64": ""}
 rendered = re.sub(r"(?<!\$)\$\{(\w+)\}", lambda m: values[m.group(1)], text).replace("$${", "${")
 doc = yaml.safe_load(rendered)
 assert rendered.startswith("#cloud-config"), "cloud-init needs the #cloud-config header"

@@ -156,8 +156,9 @@ up() {
       # scripts/release.sh output folder (deploy/README.md "Measured launch").
       rm -f "$RUN/app-event-log.jsonl"
       echo "${TEE_MEASURED_PROFILE:-locked}" >"$RUN/access-profile"
-      "$ROOT/deploy/launch/measured-launch.sh" --tcti "swtpm:host=127.0.0.1,port=$SWTPM_PORT" --no-start --no-systemd \
+      "$ROOT/deploy/launch/measured-launch.sh" --tcti "swtpm:host=127.0.0.1,port=$SWTPM_PORT" --no-start --no-systemd --no-engine \
         --compose "$TEE_MEASURED_RELEASE/docker-compose.release.yaml" --env "$TEE_MEASURED_RELEASE/release.env" \
+        --manifest "$TEE_MEASURED_RELEASE/release-manifest.json" --work "$RUN/launch" \
         --log "$RUN/app-event-log.jsonl" --access-marker "$RUN/access-profile"
       tpm_env+=("Attestation__AppEventLog=$RUN/app-event-log.jsonl")
     fi

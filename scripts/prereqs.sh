@@ -2,7 +2,7 @@
 # The Debian packages each of the README's commands needs, installed when this machine allows it.
 #
 #   scripts/prereqs.sh run [--swtpm]   scripts/local-stack.sh: redis-server (+ swtpm, tpm2-tools)
-#   scripts/prereqs.sh test            scripts/test.sh: the above, shellcheck, yamllint, chromium, node/npm
+#   scripts/prereqs.sh test            scripts/test.sh: the above, shellcheck, yamllint, chromium, node/npm, e2fsprogs, cryptsetup-bin, systemd (measured image)
 #   scripts/prereqs.sh bench           bench/run.sh: the run set, nginx, wrk, node/npm (the peer gateway)
 #   scripts/prereqs.sh --check PROFILE only say what is missing (exit 1 if anything is)
 #
@@ -21,9 +21,11 @@ for a in "$@"; do [[ $a == --swtpm ]] && swtpm=true; done
 # program:package — a program found on PATH (or in /usr/sbin) means its package is there.
 run=(redis-server:redis-server curl:curl)
 tpm=(swtpm:swtpm swtpm_setup:swtpm-tools tpm2_quote:tpm2-tools)
+# deploy/measured-image/build.sh and its tests: ext4 without root, dm-verity, UKI PCR values.
+image=(mkfs.ext4:e2fsprogs debugfs:e2fsprogs veritysetup:cryptsetup-bin /usr/lib/systemd/systemd-measure:systemd jq:jq)
 case $profile in
   run) wanted=("${run[@]}"); $swtpm && wanted+=("${tpm[@]}") ;;
-  test) wanted=("${run[@]}" "${tpm[@]}" shellcheck:shellcheck yamllint:yamllint chromium:chromium node:nodejs npm:npm) ;;
+  test) wanted=("${run[@]}" "${tpm[@]}" shellcheck:shellcheck yamllint:yamllint chromium:chromium node:nodejs npm:npm "${image[@]}") ;;
   bench) wanted=("${run[@]}" "${tpm[@]}" nginx:nginx wrk:wrk node:nodejs npm:npm) ;;
   *) echo "usage: scripts/prereqs.sh [--check] run [--swtpm] | test | bench" >&2; exit 2 ;;
 esac

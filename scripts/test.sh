@@ -19,6 +19,10 @@ fi
 if [[ ! -d tests/Interop.Node/node_modules/ehbp ]]; then
   npm ci --prefix tests/Interop.Node --no-audit --no-fund >/dev/null || { echo "npm ci in tests/Interop.Node failed" >&2; exit 1; }
 fi
+# The docker double of the measured-launch tests reads YAML with the npm `yaml` package.
+if [[ ! -d tests/DockerDouble/node_modules/yaml ]]; then
+  npm ci --prefix tests/DockerDouble --no-audit --no-fund >/dev/null || { echo "npm ci in tests/DockerDouble failed" >&2; exit 1; }
+fi
 # The browser module's dependencies (pkijs, asn1js) and its test tools (esbuild, playwright-core
 # driving Debian's /usr/bin/chromium headless).
 if [[ ! -f clients/browser/node_modules/.package-lock.json || clients/browser/package-lock.json -nt clients/browser/node_modules/.package-lock.json ]]; then

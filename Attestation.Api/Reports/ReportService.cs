@@ -32,6 +32,15 @@ public sealed partial class ReportService(
     IOptions<AttestationOptions> options,
     ILogger<ReportService> logger)
 {
+    /// <summary>What a verified report proves about the software, and what it does not (issue 24; deploy/README.md "What the measurement covers").</summary>
+    public const string ReportNote =
+        "tee_verified is this server's own claim and proves nothing; verify the evidence (tee-verify). "
+        + "A verified report proves: the hardware TD and paravisor versions (TD quote), PCRs 0-7 (firmware, boot loader, kernel), "
+        + "and in app_event_log the compose file, the image digests Compose resolved, the non-secret configuration, "
+        + "interactive access at launch and every container seen running outside the release. "
+        + "It does not prove the guest OS disk: with the stock Canonical image the launch scripts (measured-launch.sh, app-watch.sh) "
+        + "are outside the measurement, so the operator is trusted for them (deploy/MEASURED-IMAGE.md: the verified image that closes this).";
+
     private readonly AttestationOptions _options = options.Value;
     // Read by every report, written by the bindings.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _absent = new(StringComparer.Ordinal);
@@ -250,7 +259,7 @@ public sealed partial class ReportService(
             _instance is { } i ? new VmInfo(i.VmId, i.SubscriptionId, i.Location) : null,
             DateTimeOffset.UtcNow.ToString("O"),
             Software,
-            "tee_verified is this server's own claim and proves nothing; verify the evidence (tee-verify).");
+            ReportNote);
     }
 
     private static readonly SoftwareInfo Software = new(

@@ -347,6 +347,7 @@ public static class Commands
         Console.WriteLine(result.Passed
             ? result.Insecure ? "VERIFIED (INSECURE: no hardware root; --allow-insecure-platform)" : $"VERIFIED: {result.Platform}, every check passed"
             : $"REFUSED: {string.Join(", ", result.Failed)} failed");
+        if (result.Passed) Console.WriteLine(AppMeasurement.Scope);
         return result.Passed ? Cli.Verified : Cli.Refused;
     }
 }

@@ -51,7 +51,7 @@ vectors.SetAction((parse, _) => Cli.Run(() => Task.FromResult(Commands.Vectors(p
 
 var root = new RootCommand("tee-verify: check that a TeeAspire service runs in the expected TEE, and that its answers came from it. Exit codes: 0 verified, 1 refused (a check failed), 2 bad input or usage")
 {
-    report, reportFile, chat, proxy, policyCommand, vectors,
+    report, reportFile, chat, proxy, policyCommand, vectors, ReleaseComposeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
 

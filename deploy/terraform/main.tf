@@ -175,6 +175,7 @@ resource "azurerm_linux_virtual_machine" "tee" {
     watch_unit_b64          = filebase64("${path.module}/../launch/tee-aspire-watch.service")
     compose_b64             = var.release_compose_path == "" ? "" : filebase64(var.release_compose_path)
     release_env_b64         = var.release_env_path == "" ? "" : filebase64(var.release_env_path)
+    manifest_b64            = var.release_manifest_path == "" ? "" : filebase64(var.release_manifest_path)
     secrets_env_b64         = base64encode(var.release_secrets_env)
   }))
 

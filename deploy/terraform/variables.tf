@@ -88,6 +88,12 @@ variable "release_env_path" {
   default     = ""
 }
 
+variable "release_manifest_path" {
+  description = "The release manifest (scripts/release.sh output: release-manifest.json): the launch refuses a compose model other than its services"
+  type        = string
+  default     = ""
+}
+
 variable "release_secrets_env" {
   description = "The secrets .env (master key, internal token): read by compose, not measured, never in a file in the repository"
   type        = string

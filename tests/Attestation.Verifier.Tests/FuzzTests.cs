@@ -129,8 +129,10 @@ public sealed class FuzzTests
         AssertVerdict("{\"evidence\":{\"tpm_quote\":{\"message\":\"" + new string('A', 4_000_000) + "\"}}}");
     }
 
-    private static string MutateText(Random random, string text)
+    /// <summary>One to three random edits (also used by the compose and manifest reader fuzz tests, with their own tokens).</summary>
+    internal static string MutateText(Random random, string text, string[]? tokens = null)
     {
+        tokens ??= Tokens;
         var s = new StringBuilder(text);
         for (var n = random.Next(1, 4); n > 0 && s.Length > 0; n--)
         {
@@ -139,7 +141,7 @@ public sealed class FuzzTests
             {
                 case 0: s[at] = (char)random.Next(32, 127); break;
                 case 1: s.Remove(at, Math.Min(random.Next(1, 64), s.Length - at)); break;
-                case 2: s.Insert(at, Tokens[random.Next(Tokens.Length)]); break;
+                case 2: s.Insert(at, tokens[random.Next(tokens.Length)]); break;
                 case 3: s.Insert(at, s.ToString(at, Math.Min(random.Next(1, 200), s.Length - at))); break;
                 case 4: s[at] = (char)random.Next(0, 0x3000); break;
                 default: s.Length = at; break;
