@@ -33,7 +33,7 @@ public static class InferenceApi
     /// <summary>The models ready now (present, accepted by the pins); in the first moments after start it waits, bounded, for the backends' first listing.</summary>
     public static async Task<Ok<ModelList>> ListModels(ModelCatalog catalog, BackendPool pool, CancellationToken cancellationToken)
     {
-        if (!pool.AllProbed) await pool.WaitForFirstProbeAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        await pool.WhenProbedAsync(cancellationToken);
         var served = pool.ServedModels();
         var data = catalog.Aliases
             .Where(a => served.Contains(a.Value))
@@ -45,7 +45,7 @@ public static class InferenceApi
 
     public static async Task<IResult> GetModel(string id, ModelCatalog catalog, BackendPool pool, CancellationToken cancellationToken)
     {
-        if (!pool.AllProbed) await pool.WaitForFirstProbeAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        await pool.WhenProbedAsync(cancellationToken);
         return catalog.Resolve(id) is { } model && pool.ServedModels().Contains(model)
             ? TypedResults.Ok(Model(id))
             : OpenAiErrors.ModelNotFound(id);

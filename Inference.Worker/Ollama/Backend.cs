@@ -43,16 +43,14 @@ public sealed class Backend(Uri endpoint, int slots, IEnumerable<string> configu
     /// <summary>Whether one <c>/api/tags</c> answered: before that, a model not in <see cref="Status"/> is unknown, not missing.</summary>
     public bool Listed => _listed;
 
-    private readonly TaskCompletionSource _firstListing = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _firstProbe = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes when the first <c>/api/tags</c> probe ended, answered or not.</summary>
-    public Task FirstProbe => _firstListing.Task;
-
-    public bool Probed => _firstListing.Task.IsCompleted;
+    public Task FirstProbe => _firstProbe.Task;
 
     public void MarkListed() => _listed = true;
 
-    public void MarkProbed() => _firstListing.TrySetResult();
+    public void MarkProbed() => _firstProbe.TrySetResult();
 
     public bool Healthy => DateTime.UtcNow.Ticks >= Interlocked.Read(ref _brokenUntilTicks);
 

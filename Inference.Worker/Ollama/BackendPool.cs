@@ -27,6 +27,7 @@ public sealed partial class BackendPool : IDisposable
         _catalogModels = catalog.Aliases.Values.ToHashSet(StringComparer.Ordinal);
         Options = options.Value;
         Backends = Discover(configuration, Options);
+        _firstProbes = Task.WhenAll(Backends.Select(b => b.FirstProbe));
         Invoker = new HttpMessageInvoker(new SocketsHttpHandler
         {
             UseProxy = false,
@@ -184,15 +185,23 @@ public sealed partial class BackendPool : IDisposable
         return changed;
     }
 
-    /// <summary>Whether every backend was probed once (until then its models are unknown).</summary>
-    public bool AllProbed => Backends.All(b => b.Probed);
+    private readonly Task _firstProbes;
 
-    /// <summary>Waits (bounded) for the first model listing of every backend: a request in the first moments after start is not refused for models not yet listed.</summary>
-    public async Task WaitForFirstProbeAsync(TimeSpan bound, CancellationToken cancellationToken)
+    /// <summary>How long a request in the first moments after start waits for the backends' first probe.</summary>
+    private static readonly TimeSpan FirstProbeWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Waits (bounded) until every backend was probed once, so a request in the first moments after
+    /// start is not refused for models not yet listed; once they were, it returns at once.
+    /// </summary>
+    public ValueTask WhenProbedAsync(CancellationToken cancellationToken) =>
+        _firstProbes.IsCompleted ? ValueTask.CompletedTask : WaitForFirstProbesAsync(cancellationToken);
+
+    private async ValueTask WaitForFirstProbesAsync(CancellationToken cancellationToken)
     {
         try
         {
-            await Task.WhenAll(Backends.Select(b => b.FirstProbe)).WaitAsync(bound, cancellationToken).ConfigureAwait(false);
+            await _firstProbes.WaitAsync(FirstProbeWait, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

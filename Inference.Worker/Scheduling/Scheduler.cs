@@ -62,7 +62,7 @@ public sealed class Scheduler
     public async Task<SlotLease> AcquireAsync(string model, string key, IReadOnlySet<Backend> avoid, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        if (!_pool.AllProbed) await _pool.WaitForFirstProbeAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        await _pool.WhenProbedAsync(cancellationToken).ConfigureAwait(false);
         Waiter waiter;
         lock (_lock)
         {
