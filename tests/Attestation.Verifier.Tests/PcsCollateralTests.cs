@@ -19,19 +19,24 @@ public sealed class PcsCollateralTests : IDisposable
         public override DateTimeOffset GetUtcNow() => now;
     }
 
-    /// <summary>Intel PCS as documented (API v4), serving the files of ../shared/testdata/intel-tdx.</summary>
-    private sealed class PcsServer : IDisposable
+    /// <summary>
+    /// A PCS-shaped HTTP server (PCS v4 wire format: bodies verbatim, issuer chains URL-encoded in
+    /// headers) on a free loopback port; <see cref="Route"/> says what a path serves. Records each path asked for.
+    /// </summary>
+    private abstract class PcsDouble : IDisposable
     {
         private readonly HttpListener _listener = new();
         public List<string> Requests { get; } = [];
-        public bool OmitChains { get; init; }
         public Uri Url { get; }
 
-        public PcsServer()
+        protected PcsDouble()
         {
             Url = FreePort.StartOnFreePort(_listener);
             _ = Task.Run(ServeAsync);
         }
+
+        /// <summary>The body, the issuer-chain header name (or null) and the chain (PEM) served at a path; null: 404.</summary>
+        protected abstract (byte[] Body, string? Header, string? Chain)? Route(string path);
 
         private async Task ServeAsync()
         {
@@ -48,29 +53,40 @@ public sealed class PcsCollateralTests : IDisposable
                 }
                 var path = context.Request.Url!.PathAndQuery;
                 lock (Requests) Requests.Add(path);
-                (string File, string? Header, string? Chain)? served = path switch
-                {
-                    "/tdx/certification/v4/tcb?fmspc=50806f000000" => ("intel-tdx/sample_tcbInfo_response", "TCB-Info-Issuer-Chain", "intel-tdx/tcbinfo-issuer-chain.pem"),
-                    "/tdx/certification/v4/qe/identity" => ("intel-tdx/sample_qeIdentity_response", "SGX-Enclave-Identity-Issuer-Chain", "intel-tdx/qeidentity-issuer-chain.pem"),
-                    "/sgx/certification/v4/pckcrl?ca=platform&encoding=der" => ("intel-tdx/pckcrl", "SGX-PCK-CRL-Issuer-Chain", "intel-tdx/pckcrl-issuer-chain.pem"),
-                    "/IntelSGXRootCA.der" => ("intel-tdx/rootcrl.der", null, null),
-                    _ => null,
-                };
-                if (served is not { } s)
+                if (Route(path) is not { } s)
                 {
                     context.Response.StatusCode = 404;
                 }
                 else
                 {
-                    if (s.Header is not null && !OmitChains) context.Response.Headers[s.Header] = Uri.EscapeDataString(TestData.Text(s.Chain!));
-                    var body = TestData.Bytes(s.File);
-                    await context.Response.OutputStream.WriteAsync(body);
+                    if (s.Header is not null) context.Response.Headers[s.Header] = Uri.EscapeDataString(s.Chain!);
+                    await context.Response.OutputStream.WriteAsync(s.Body);
                 }
                 context.Response.Close();
             }
         }
 
         public void Dispose() => _listener.Close();
+    }
+
+    /// <summary>Intel PCS as documented (API v4), serving the files of ../shared/testdata/intel-tdx.</summary>
+    private sealed class PcsServer : PcsDouble
+    {
+        public bool OmitChains { get; init; }
+
+        protected override (byte[] Body, string? Header, string? Chain)? Route(string path)
+        {
+            (string File, string? Header, string? Chain)? served = path switch
+            {
+                "/tdx/certification/v4/tcb?fmspc=50806f000000" => ("intel-tdx/sample_tcbInfo_response", "TCB-Info-Issuer-Chain", "intel-tdx/tcbinfo-issuer-chain.pem"),
+                "/tdx/certification/v4/qe/identity" => ("intel-tdx/sample_qeIdentity_response", "SGX-Enclave-Identity-Issuer-Chain", "intel-tdx/qeidentity-issuer-chain.pem"),
+                "/sgx/certification/v4/pckcrl?ca=platform&encoding=der" => ("intel-tdx/pckcrl", "SGX-PCK-CRL-Issuer-Chain", "intel-tdx/pckcrl-issuer-chain.pem"),
+                "/IntelSGXRootCA.der" => ("intel-tdx/rootcrl.der", null, null),
+                _ => null,
+            };
+            if (served is not { } s) return null;
+            return (TestData.Bytes(s.File), OmitChains ? null : s.Header, s.Header is null || OmitChains ? null : TestData.Text(s.Chain!));
+        }
     }
 
     private PcsCollateralSource Source(PcsServer server, DateTimeOffset now, HttpClient http) => Source(server.Url, now, http);
@@ -170,55 +186,22 @@ public sealed class PcsCollateralTests : IDisposable
     }
 
     /// <summary>A PCS (or an http PCCS in the path) serving the test PKI's signed collateral; what it serves can be swapped for an older set.</summary>
-    private sealed class TestPkiPcs : IDisposable
+    private sealed class TestPkiPcs(DcapCollateral serving) : PcsDouble
     {
-        private readonly HttpListener _listener = new();
-        public List<string> Requests { get; } = [];
-        public Uri Url { get; }
-        public DcapCollateral Serving { get; set; }
+        public DcapCollateral Serving { get; set; } = serving;
 
-        public TestPkiPcs(DcapCollateral serving)
+        protected override (byte[] Body, string? Header, string? Chain)? Route(string path)
         {
-            Serving = serving;
-            Url = FreePort.StartOnFreePort(_listener);
-            _ = Task.Run(ServeAsync);
-        }
-
-        private async Task ServeAsync()
-        {
-            while (_listener.IsListening)
+            var c = Serving;
+            return path switch
             {
-                HttpListenerContext context;
-                try
-                {
-                    context = await _listener.GetContextAsync();
-                }
-                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
-                {
-                    return;
-                }
-                var path = context.Request.Url!.PathAndQuery;
-                lock (Requests) Requests.Add(path);
-                var c = Serving;
-                (byte[] Body, string? Header, string? Chain)? served = path switch
-                {
-                    $"/tdx/certification/v4/tcb?fmspc={TestTdx.Fmspc}" => (System.Text.Encoding.UTF8.GetBytes(c.TcbInfo), "TCB-Info-Issuer-Chain", c.TcbInfoIssuerChain),
-                    "/tdx/certification/v4/qe/identity" => (System.Text.Encoding.UTF8.GetBytes(c.QeIdentity), "SGX-Enclave-Identity-Issuer-Chain", c.QeIdentityIssuerChain),
-                    "/sgx/certification/v4/pckcrl?ca=platform&encoding=der" => (c.PckCrl, "SGX-PCK-CRL-Issuer-Chain", c.PckCrlIssuerChain),
-                    "/root.crl" => (c.RootCrl, null, null),
-                    _ => null,
-                };
-                if (served is not { } s) context.Response.StatusCode = 404;
-                else
-                {
-                    if (s.Header is not null) context.Response.Headers[s.Header] = Uri.EscapeDataString(s.Chain!);
-                    await context.Response.OutputStream.WriteAsync(s.Body);
-                }
-                context.Response.Close();
-            }
+                $"/tdx/certification/v4/tcb?fmspc={TestTdx.Fmspc}" => (System.Text.Encoding.UTF8.GetBytes(c.TcbInfo), "TCB-Info-Issuer-Chain", c.TcbInfoIssuerChain),
+                "/tdx/certification/v4/qe/identity" => (System.Text.Encoding.UTF8.GetBytes(c.QeIdentity), "SGX-Enclave-Identity-Issuer-Chain", c.QeIdentityIssuerChain),
+                "/sgx/certification/v4/pckcrl?ca=platform&encoding=der" => (c.PckCrl, "SGX-PCK-CRL-Issuer-Chain", c.PckCrlIssuerChain),
+                "/root.crl" => (c.RootCrl, null, null),
+                _ => null,
+            };
         }
-
-        public void Dispose() => _listener.Close();
     }
 
     private static PcsCollateralSource TestPkiSource(TestPkiPcs pcs, string cache, DateTimeOffset now, HttpClient http) =>
